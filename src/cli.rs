@@ -1,0 +1,264 @@
+//! Command-line arguments, as parsed by clap. Values are resolved against
+//! the environment, the config file and defaults in [`crate::settings`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Environment variables read by cpstat. Each flag that has one names it in
+/// its help; the secrets (`CPSTAT_TOKEN`, `CPSTAT_PASSWORD`) are read from
+/// the environment only, never from a flag value.
+pub mod env {
+    /// Bearer token for the API.
+    pub const TOKEN: &str = "CPSTAT_TOKEN";
+    /// File holding the bearer token.
+    pub const TOKEN_FILE: &str = "CPSTAT_TOKEN_FILE";
+    /// Account id or configured account name.
+    pub const ACCOUNT: &str = "CPSTAT_ACCOUNT";
+    /// API base URL; default `https://api.app.cyberpilot.io`.
+    pub const BASE_URL: &str = "CPSTAT_BASE_URL";
+    /// Snapshot store folder; default `./cpstat-store`.
+    pub const STORE: &str = "CPSTAT_STORE";
+    /// Password-grant client id.
+    pub const CLIENT_ID: &str = "CPSTAT_CLIENT_ID";
+    /// Password-grant user name.
+    pub const USERNAME: &str = "CPSTAT_USERNAME";
+    /// Password-grant password.
+    pub const PASSWORD: &str = "CPSTAT_PASSWORD";
+    /// File holding the password-grant password.
+    pub const PASSWORD_FILE: &str = "CPSTAT_PASSWORD_FILE";
+    /// OAuth2 token URL for the password grant; no default.
+    pub const AUTH_URL: &str = "CPSTAT_AUTH_URL";
+    /// Config file path; default `./cpstat.toml`, then the user config dir.
+    pub const CONFIG: &str = "CPSTAT_CONFIG";
+    /// Factor for every retry wait; `0` retries at once (for tests); default 1.
+    pub const RETRY_TIME_SCALE: &str = "CPSTAT_RETRY_TIME_SCALE";
+}
+
+const ABOUT: &str = "Fetch CyberPilot users-summary reports into Parquet snapshots and analyse them.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  cpstat demo                                  run everything offline against a built-in mock API
+  CPSTAT_TOKEN_FILE=~/.cpstat/token cpstat fetch --account 0b5f4a8e-...
+  cpstat snapshots --store ./cpstat-store
+
+Exit codes: 0 success, 1 internal error, 2 usage or configuration error, 3 authentication or
+access denied, 4 network or server error, 5 invalid data, 6 partial result, 7 store busy.";
+
+#[derive(Debug, Parser)]
+#[command(name = "cpstat", version, about = ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// More log output on stderr: -v for decisions (pages planned, retries,
+    /// files written), -vv for every request. RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// No progress bars and no summary line; errors are still printed.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Config file to read instead of ./cpstat.toml or the user config dir.
+    #[arg(long, global = true, env = env::CONFIG, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch the users-summary report of an account into a new snapshot.
+    #[command(after_help = FETCH_HELP)]
+    Fetch(FetchArgs),
+    /// List the snapshots in the store.
+    Snapshots(SnapshotsArgs),
+    /// Fetch several snapshots from a built-in mock API, offline, and show them.
+    #[command(after_help = DEMO_HELP)]
+    Demo(DemoArgs),
+    /// Serve the mock API on loopback, for development and benchmarks.
+    #[command(hide = true)]
+    MockApi(MockApiArgs),
+}
+
+const FETCH_HELP: &str = "\
+Credentials come from CPSTAT_TOKEN, CPSTAT_TOKEN_FILE or --token-file, or from the password
+grant (CPSTAT_AUTH_URL, CPSTAT_CLIENT_ID, CPSTAT_USERNAME and CPSTAT_PASSWORD or
+--password-file), or from the account's entry in cpstat.toml. Secrets are never taken as flag
+values.
+
+Examples:
+  CPSTAT_TOKEN_FILE=~/.cpstat/token cpstat fetch --account 0b5f4a8e-1111-4c1e-9d7a-000000000001
+  cpstat fetch --account acme --store /var/lib/cpstat --page-size 200 --concurrency 8
+  cpstat fetch --account acme --allow-partial -v";
+
+const DEMO_HELP: &str = "\
+Example:
+  cpstat demo --out /tmp/cpstat-demo --users 2000 --snapshots 8";
+
+/// Arguments of `cpstat fetch`.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Account id (a UUID) or the name of an account in cpstat.toml.
+    #[arg(long, env = env::ACCOUNT, value_name = "ID_OR_NAME")]
+    pub account: Option<String>,
+
+    #[command(flatten)]
+    pub store: StoreArg,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// Users asked for per page; the server may return fewer.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub page_size: u64,
+
+    /// Page requests in flight at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub concurrency: u64,
+
+    /// Fetch rounds before giving up on an account that changes during the fetch.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_rounds: u32,
+
+    /// Write the last round even when it is incomplete; the shortfall is
+    /// recorded in the file's metadata and the exit code is 6.
+    #[arg(long)]
+    pub allow_partial: bool,
+
+    /// Record this UTC time (RFC 3339) as the snapshot time instead of now,
+    /// e.g. when loading a backfill.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub snapshot_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The store folder option shared by several commands.
+#[derive(Debug, Args)]
+pub struct StoreArg {
+    /// Snapshot store folder [default: ./cpstat-store, or `store` in cpstat.toml].
+    #[arg(long, env = env::STORE, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+}
+
+/// Connection and credential options of commands that call the API.
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// API base URL [default: https://api.app.cyberpilot.io]; plain http only for loopback.
+    #[arg(long, env = env::BASE_URL, value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// File holding the bearer token (the file, never the token itself).
+    #[arg(long, env = env::TOKEN_FILE, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// OAuth2 token URL for the password grant.
+    #[arg(long, env = env::AUTH_URL, value_name = "URL")]
+    pub auth_url: Option<String>,
+
+    /// Password-grant client id, shown in the account's API settings.
+    #[arg(long, env = env::CLIENT_ID, value_name = "ID")]
+    pub client_id: Option<String>,
+
+    /// Password-grant user name.
+    #[arg(long, env = env::USERNAME, value_name = "NAME")]
+    pub username: Option<String>,
+
+    /// File holding the password-grant password.
+    #[arg(long, env = env::PASSWORD_FILE, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Extra trusted root certificate (PEM), e.g. a corporate TLS proxy's.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// Seconds allowed to open a connection.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub connect_timeout: u64,
+
+    /// Seconds allowed between two reads of a response; a slow large page is
+    /// not cut off while data keeps arriving.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub read_timeout: u64,
+
+    /// Attempts per page before the fetch fails.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub max_attempts: u32,
+
+    /// Maximum seconds to wait before a retry; a longer Retry-After ends the fetch.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub max_retry_wait: u64,
+}
+
+/// Arguments of `cpstat snapshots`.
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+
+    /// Only this account id; repeat for several.
+    #[arg(long = "account", value_name = "ID")]
+    pub accounts: Vec<String>,
+}
+
+/// Arguments of `cpstat demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Folder for the demo store and reports; it must be new or a previous demo's.
+    #[arg(long, default_value = "cpstat-demo", value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Users in the simulated organisation.
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u64).range(1..=200_000))]
+    pub users: u64,
+
+    /// Snapshots to fetch, one per simulated week.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=520))]
+    pub snapshots: u32,
+
+    /// Seed of the simulated organisation.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+/// Arguments of `cpstat mock-api`.
+#[derive(Debug, Args)]
+pub struct MockApiArgs {
+    /// Loopback port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+
+    /// Users in the simulated organisation.
+    #[arg(long, default_value_t = 1000)]
+    pub users: u64,
+
+    /// Seed of the simulated organisation.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+
+    /// Simulated day served at start; scripts change it with POST /_mock/day?value=N.
+    #[arg(long, default_value_t = 0)]
+    pub day: u32,
+
+    /// Maximum users the server returns per page.
+    #[arg(long)]
+    pub page_cap: Option<usize>,
+
+    /// Milliseconds of latency added to every request.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+
+    /// Account id served.
+    #[arg(long, default_value = "0b5f4a8e-7c1e-4c1e-9d7a-5e2f3c4d5e6f")]
+    pub account: String,
+
+    /// File holding the bearer token the server accepts.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// Parses an RFC 3339 time into UTC.
+fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time such as 2026-12-01T06:00:00Z: {e}"))
+}

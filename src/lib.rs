@@ -1,0 +1,12 @@
+//! cpstat: CyberPilot users-summary reports into Parquet snapshots, and the
+//! analysis of risk and click rates across them.
+
+pub mod api;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod logging;
+pub mod secret;
+pub mod settings;
+pub mod snapshot;

@@ -1,0 +1,10 @@
+//! The snapshot store: records, schema, atomic writes and listing.
+
+pub mod meta;
+pub mod record;
+pub mod schema;
+pub mod store;
+pub mod write;
+
+pub use store::{SnapshotFile, Store};
+pub use write::{SnapshotMeta, write_snapshot};

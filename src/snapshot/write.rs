@@ -1,0 +1,231 @@
+//! Writing one account's users to a snapshot file, atomically.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use polars::chunked_array::builder::AnonymousOwnedListBuilder;
+use polars::prelude::{
+    Column, DataFrame, Float64Chunked, Int64Chunked, IntoColumn, IntoSeries, KeyValueMetadata, ListBuilderTrait,
+    NewChunkedArray, ParquetCompression, ParquetWriter, StatisticsOptions, StringChunked, StructChunked,
+};
+use polars_parquet::write::KeyValue;
+
+use super::record::{GroupRef, UserRecord};
+use super::schema::{SCHEMA_VERSION, group_struct_type, snapshot_schema, timestamp_type};
+use super::store::{Store, file_stem};
+
+/// Facts about a fetch, stored in the file's key-value metadata.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotMeta {
+    pub count_reported: u64,
+    pub pages: u64,
+    pub retries: u64,
+    pub rounds: u32,
+    pub duration_seconds: f64,
+    /// Missing users when a partial snapshot was allowed, else 0.
+    pub shortfall: i64,
+    pub notes: Vec<String>,
+    /// Where the data came from, e.g. `api` or `generator`.
+    pub source: String,
+}
+
+/// Metadata keys, all prefixed so they do not clash with other writers'.
+pub mod keys {
+    pub const SCHEMA_VERSION: &str = "cpstat.schema_version";
+    pub const CPSTAT_VERSION: &str = "cpstat.version";
+    pub const ACCOUNT: &str = "cpstat.account_id";
+    pub const SNAPSHOT_AT: &str = "cpstat.snapshot_at";
+    pub const COUNT_REPORTED: &str = "cpstat.count_reported";
+    pub const USERS_WRITTEN: &str = "cpstat.users_written";
+    pub const PAGES: &str = "cpstat.pages";
+    pub const RETRIES: &str = "cpstat.retries";
+    pub const ROUNDS: &str = "cpstat.rounds";
+    pub const DURATION: &str = "cpstat.duration_seconds";
+    pub const SHORTFALL: &str = "cpstat.shortfall";
+    pub const NOTES: &str = "cpstat.notes";
+    pub const SOURCE: &str = "cpstat.source";
+}
+
+/// Builds the snapshot frame with the fixed schema.
+pub fn users_frame(account_id: &str, snapshot_at: DateTime<Utc>, users: &[UserRecord]) -> Result<DataFrame> {
+    let height = users.len();
+    let text = |name: &str, get: &dyn Fn(&UserRecord) -> Option<&str>| -> Column {
+        StringChunked::from_iter_options(name.into(), users.iter().map(get)).into_column()
+    };
+    let mut columns = vec![
+        timestamps("snapshot_at", std::iter::repeat_n(Some(snapshot_at.timestamp_micros()), height))?,
+        StringChunked::from_iter_values("account_id".into(), std::iter::repeat_n(account_id, height)).into_column(),
+        text("user_id", &|u| Some(u.user_id.as_str())),
+        text("email", &|u| u.email.as_deref()),
+        text("name", &|u| u.name.as_deref()),
+        text("first_name", &|u| u.first_name.as_deref()),
+        text("last_name", &|u| u.last_name.as_deref()),
+        timestamps("user_created", users.iter().map(|u| u.user_created))?,
+        text("company_name", &|u| u.company_name.as_deref()),
+        text("manager", &|u| u.manager.as_deref()),
+        text("manager_email", &|u| u.manager_email.as_deref()),
+        text("department", &|u| u.department.as_deref()),
+        text("country", &|u| u.country.as_deref()),
+        text("branch_id", &|u| u.branch_id.as_deref()),
+        text("branch_name", &|u| u.branch_name.as_deref()),
+        groups_column(users)?,
+    ];
+    for (index, (_, column)) in super::record::COUNTER_FIELDS.iter().enumerate() {
+        let values = users.iter().map(|u| u.counters.values()[index]);
+        columns.push(Int64Chunked::from_iter_options((*column).into(), values).into_column());
+    }
+    columns.push(text("last_action", &|u| u.last_action.as_deref()));
+    columns.push(Float64Chunked::from_iter_options("average_score".into(), users.iter().map(|u| u.average_score)).into_column());
+    columns.push(text("extra", &|u| u.extra.as_deref()));
+
+    let frame = DataFrame::new(height, columns)?;
+    debug_assert_eq!(frame.schema().as_ref(), &snapshot_schema());
+    Ok(frame)
+}
+
+fn timestamps(name: &str, values: impl Iterator<Item = Option<i64>>) -> Result<Column> {
+    let raw = Int64Chunked::from_iter_options(name.into(), values).into_series();
+    Ok(raw.cast(&timestamp_type())?.into_column())
+}
+
+/// Builds `groups` as a list of `{id, name}` structs: one flat struct array
+/// of every membership, sliced per user.
+fn groups_column(users: &[UserRecord]) -> Result<Column> {
+    let all: Vec<&GroupRef> = users.iter().flat_map(|u| u.groups.iter().flatten()).collect();
+    let ids = StringChunked::from_iter_values("id".into(), all.iter().map(|g| g.id.as_str())).into_series();
+    let names = StringChunked::from_iter_options("name".into(), all.iter().map(|g| g.name.as_deref())).into_series();
+    let flat = StructChunked::from_series("groups".into(), all.len(), [ids, names].iter())?.into_series();
+
+    let mut builder = AnonymousOwnedListBuilder::new("groups".into(), users.len(), Some(group_struct_type()));
+    let mut offset = 0i64;
+    for user in users {
+        match &user.groups {
+            None => builder.append_null(),
+            Some(groups) if groups.is_empty() => builder.append_empty(),
+            Some(groups) => {
+                builder.append_series(&flat.slice(offset, groups.len()))?;
+                offset += groups.len() as i64;
+            }
+        }
+    }
+    Ok(builder.finish().into_series().into_column())
+}
+
+/// Writes a snapshot: to a hidden temporary file in the account's folder,
+/// synced, then renamed into place, so no reader ever sees a partial file.
+/// An existing snapshot with the same name is never replaced.
+pub fn write_snapshot(
+    store: &Store,
+    account_id: &str,
+    snapshot_at: DateTime<Utc>,
+    users: &[UserRecord],
+    meta: &SnapshotMeta,
+) -> Result<PathBuf> {
+    let dir = store.account_dir(account_id);
+    store.create_private_dir(&dir)?;
+    let path = dir.join(format!("{}.parquet", file_stem(snapshot_at)));
+    if path.exists() {
+        anyhow::bail!(crate::error::UsageError(format!(
+            "snapshot {} already exists; snapshots are never overwritten, so wait a second or pass another --snapshot-at",
+            path.display()
+        )));
+    }
+    let mut frame = users_frame(account_id, snapshot_at, users)?;
+    let metadata = key_value_metadata(account_id, snapshot_at, users.len(), meta);
+    write_parquet_atomically(&path, &mut frame, metadata)?;
+    Ok(path)
+}
+
+fn key_value_metadata(account_id: &str, snapshot_at: DateTime<Utc>, users: usize, meta: &SnapshotMeta) -> Vec<KeyValue> {
+    let pairs = [
+        (keys::SCHEMA_VERSION, SCHEMA_VERSION.to_string()),
+        (keys::CPSTAT_VERSION, env!("CARGO_PKG_VERSION").to_string()),
+        (keys::ACCOUNT, account_id.to_string()),
+        (keys::SNAPSHOT_AT, snapshot_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        (keys::COUNT_REPORTED, meta.count_reported.to_string()),
+        (keys::USERS_WRITTEN, users.to_string()),
+        (keys::PAGES, meta.pages.to_string()),
+        (keys::RETRIES, meta.retries.to_string()),
+        (keys::ROUNDS, meta.rounds.to_string()),
+        (keys::DURATION, format!("{:.3}", meta.duration_seconds)),
+        (keys::SHORTFALL, meta.shortfall.to_string()),
+        (keys::NOTES, meta.notes.join("; ")),
+        (keys::SOURCE, meta.source.clone()),
+    ];
+    pairs
+        .into_iter()
+        .map(|(key, value)| KeyValue::new(key.to_string(), value))
+        .collect()
+}
+
+/// Writes a frame to `path` through a temporary file that does not end in
+/// `.parquet`, so a `**/*.parquet` glob never matches a partial file.
+pub fn write_parquet_atomically(path: &Path, frame: &mut DataFrame, metadata: Vec<KeyValue>) -> Result<()> {
+    let dir = path.parent().context("snapshot path has no parent folder")?;
+    let name = path.file_name().and_then(|n| n.to_str()).context("snapshot path has no file name")?;
+    let temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.{}.", std::process::id()))
+        .suffix(super::store::TEMP_SUFFIX)
+        .tempfile_in(dir)
+        .with_context(|| format!("failed to create a temporary file in {}", dir.display()))?;
+    let file: &File = temp.as_file();
+    ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_statistics(StatisticsOptions::full())
+        .with_key_value_metadata(Some(KeyValueMetadata::Static(metadata)))
+        .finish(frame)
+        .with_context(|| format!("failed to write Parquet data for {}", path.display()))?;
+    let mut file = temp.as_file();
+    file.flush()?;
+    file.sync_all().with_context(|| format!("failed to sync {}", temp.path().display()))?;
+    super::store::restrict_file(temp.path())?;
+    temp.persist_noclobber(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("failed to move the finished file into place at {}", path.display()))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Syncs a folder so the rename survives a power cut. Failure only costs
+/// durability, so it is logged, not raised.
+fn sync_dir(dir: &Path) {
+    if let Err(error) = File::open(dir).and_then(|d| d.sync_all()) {
+        tracing::debug!(dir = %dir.display(), %error, "could not sync the folder");
+    }
+}
+
+/// Removes temporary files left in `dir` by interrupted writes of processes
+/// that are no longer running; returns how many.
+pub fn remove_leftovers(dir: &Path) -> Result<usize> {
+    let mut removed = 0;
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(super::store::TEMP_SUFFIX) && !writer_is_running(&name) {
+            fs::remove_file(entry.path())
+                .with_context(|| format!("failed to remove leftover {}", entry.path().display()))?;
+            tracing::info!(file = %entry.path().display(), "removed a temporary file left by an interrupted run");
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Reads the process id from a temporary file name
+/// (`.<final name>.<pid>.<random><suffix>`) and checks whether that process
+/// still runs. Without a readable id, or off Linux, the file counts as left over.
+fn writer_is_running(temp_name: &str) -> bool {
+    let stem = temp_name.trim_end_matches(super::store::TEMP_SUFFIX);
+    let mut parts = stem.rsplit('.');
+    parts.next();
+    let Some(pid) = parts.next().and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
+}

@@ -1,0 +1,128 @@
+//! Helpers shared by the integration tests: an independent Parquet reader
+//! (the `parquet` crate's record API, no polars) and small fixtures.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::record::Field;
+
+/// One row as column name to value.
+pub type Row = BTreeMap<String, Field>;
+
+/// Reads every row of a Parquet file with the `parquet` crate.
+pub fn read_rows(path: &Path) -> Vec<Row> {
+    let reader = SerializedFileReader::new(File::open(path).expect("open parquet file")).expect("parquet footer");
+    reader
+        .get_row_iter(None)
+        .expect("row iterator")
+        .map(|row| row.expect("row").into_columns().into_iter().collect())
+        .collect()
+}
+
+/// Reads a file's key-value metadata with the `parquet` crate.
+pub fn key_values(path: &Path) -> BTreeMap<String, String> {
+    let reader = SerializedFileReader::new(File::open(path).expect("open parquet file")).expect("parquet footer");
+    reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .into_iter()
+        .flatten()
+        .filter_map(|kv| kv.value.clone().map(|v| (kv.key.clone(), v)))
+        .collect()
+}
+
+/// Column names and their Parquet logical types, as the `parquet` crate sees them.
+pub fn column_types(path: &Path) -> Vec<(String, String)> {
+    let reader = SerializedFileReader::new(File::open(path).expect("open parquet file")).expect("parquet footer");
+    let schema = reader.metadata().file_metadata().schema_descr_ptr();
+    schema
+        .root_schema()
+        .get_fields()
+        .iter()
+        .map(|field| {
+            let info = field.get_basic_info();
+            let logical = info.logical_type_ref().map(|t| format!("{t:?}")).unwrap_or_else(|| "none".into());
+            let physical = if field.is_primitive() { format!("{:?}", field.get_physical_type()) } else { "group".into() };
+            (field.name().to_string(), format!("{physical} {logical}"))
+        })
+        .collect()
+}
+
+pub fn text(row: &Row, column: &str) -> Option<String> {
+    match row.get(column).unwrap_or_else(|| panic!("column {column} missing")) {
+        Field::Null => None,
+        Field::Str(s) => Some(s.clone()),
+        other => panic!("column {column} is {other:?}, not text"),
+    }
+}
+
+pub fn long(row: &Row, column: &str) -> Option<i64> {
+    match row.get(column).unwrap_or_else(|| panic!("column {column} missing")) {
+        Field::Null => None,
+        Field::Long(v) => Some(*v),
+        other => panic!("column {column} is {other:?}, not Int64"),
+    }
+}
+
+pub fn double(row: &Row, column: &str) -> Option<f64> {
+    match row.get(column).unwrap_or_else(|| panic!("column {column} missing")) {
+        Field::Null => None,
+        Field::Double(v) => Some(*v),
+        other => panic!("column {column} is {other:?}, not Float64"),
+    }
+}
+
+pub fn micros(row: &Row, column: &str) -> Option<i64> {
+    match row.get(column).unwrap_or_else(|| panic!("column {column} missing")) {
+        Field::Null => None,
+        Field::TimestampMicros(v) => Some(*v),
+        other => panic!("column {column} is {other:?}, not a microsecond timestamp"),
+    }
+}
+
+/// The `groups` list as (id, name) pairs; `None` for a null list.
+pub fn groups(row: &Row) -> Option<Vec<(String, Option<String>)>> {
+    match row.get("groups").expect("column groups missing") {
+        Field::Null => None,
+        Field::ListInternal(list) => Some(
+            list.elements()
+                .iter()
+                .map(|element| {
+                    let Field::Group(group) = element else { panic!("group element {element:?}") };
+                    let fields: Row = group.clone().into_columns().into_iter().collect();
+                    (text(&fields, "id").expect("group id"), text(&fields, "name"))
+                })
+                .collect(),
+        ),
+        other => panic!("groups is {other:?}, not a list"),
+    }
+}
+
+/// Every `*.parquet` file under a folder, sorted.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Path of a file under `data/`.
+pub fn data_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join(name)
+}
