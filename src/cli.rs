@@ -35,7 +35,8 @@ pub mod env {
     pub const RETRY_TIME_SCALE: &str = "CPSTAT_RETRY_TIME_SCALE";
 }
 
-const ABOUT: &str = "Fetch CyberPilot users-summary reports into Parquet snapshots and analyse them.";
+const ABOUT: &str =
+    "Fetch CyberPilot users-summary reports into Parquet snapshots and analyse them.";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -73,6 +74,12 @@ pub enum Command {
     Fetch(FetchArgs),
     /// List the snapshots in the store.
     Snapshots(SnapshotsArgs),
+    /// Compute risk scores, click-rate rankings and department trends from the store.
+    #[command(after_help = ANALYZE_HELP)]
+    Analyze(AnalyzeArgs),
+    /// Run SQL over the store and the latest reports.
+    #[command(after_help = QUERY_HELP)]
+    Query(QueryArgs),
     /// Fetch several snapshots from a built-in mock API, offline, and show them.
     #[command(after_help = DEMO_HELP)]
     Demo(DemoArgs),
@@ -91,6 +98,20 @@ Examples:
   CPSTAT_TOKEN_FILE=~/.cpstat/token cpstat fetch --account 0b5f4a8e-1111-4c1e-9d7a-000000000001
   cpstat fetch --account acme --store /var/lib/cpstat --page-size 200 --concurrency 8
   cpstat fetch --account acme --allow-partial -v";
+
+const ANALYZE_HELP: &str = "\
+Writes user_risk, group_rates, department_trend and repeat_clickers, plus one table per shipped
+query, to <out>/<YYYYMMDDTHHMMSSZ>/ and points <out>/latest at it. Column definitions: docs/metrics.md.
+
+Examples:
+  cpstat analyze --store ./cpstat-store
+  cpstat analyze --since 2026-01-01 --every 1mo --format both
+  cpstat analyze --account 0b5f4a8e-1111-4c1e-9d7a-000000000001 --prior-strength 10";
+
+const QUERY_HELP: &str = "\
+Examples:
+  cpstat query \"SELECT department, COUNT(*) AS users FROM latest GROUP BY department\"
+  cpstat query queries/overdue_by_manager.sql --out overdue.csv";
 
 const DEMO_HELP: &str = "\
 Example:
@@ -251,9 +272,13 @@ pub struct MockApiArgs {
     #[arg(long, default_value = "0b5f4a8e-7c1e-4c1e-9d7a-5e2f3c4d5e6f")]
     pub account: String,
 
-    /// File holding the bearer token the server accepts.
+    /// File holding the bearer token the server accepts [default: mock-static-token].
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+
+    /// Serve the `result` entries of this users-summary JSON file instead of simulated users.
+    #[arg(long, value_name = "FILE")]
+    pub fixture: Option<PathBuf>,
 }
 
 /// Parses an RFC 3339 time into UTC.
@@ -261,4 +286,93 @@ fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|e| format!("{text:?} is not an RFC 3339 time such as 2026-12-01T06:00:00Z: {e}"))
+}
+
+/// Arguments of `cpstat analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+
+    /// Folder for report sets [default: <store>/reports].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Only this account id; repeat for several [default: every account in the store].
+    #[arg(long = "account", value_name = "ID")]
+    pub accounts: Vec<String>,
+
+    /// Ignore snapshots before this UTC date or time (2026-01-31 or RFC 3339).
+    #[arg(long, value_name = "DATE", value_parser = parse_bound)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// Ignore snapshots after this UTC date or time; a bare date includes the whole day.
+    #[arg(long, value_name = "DATE", value_parser = parse_until)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// Compare the last snapshot of each period (1d, 1w or 1mo) instead of every snapshot.
+    #[arg(long, value_name = "PERIOD")]
+    pub every: Option<String>,
+
+    /// File formats of the report tables.
+    #[arg(long, value_enum, default_value = "parquet")]
+    pub format: crate::report::Format,
+
+    /// Write CSV files without the UTF-8 byte-order mark.
+    #[arg(long)]
+    pub no_bom: bool,
+
+    /// Strength m of the prior that pulls small samples toward the account's
+    /// pooled rate, in pseudo-emails.
+    #[arg(long, default_value_t = 4.0, value_name = "M")]
+    pub prior_strength: f64,
+
+    /// Risk weights, e.g. click=0.3,submit=0.3,training=0.15,overdue=0.1,score=0.15; they must sum to 1.
+    #[arg(long, value_name = "LIST")]
+    pub weights: Option<String>,
+}
+
+/// Arguments of `cpstat query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// SQL text, or the path of a .sql file. Tables: snapshots, latest, user_risk,
+    /// group_rates, department_trend, repeat_clickers.
+    #[arg(value_name = "SQL_OR_FILE")]
+    pub sql: String,
+
+    #[command(flatten)]
+    pub store: StoreArg,
+
+    /// Report folder whose `latest` set provides the report tables [default: <store>/reports].
+    #[arg(long, value_name = "DIR")]
+    pub reports: Option<PathBuf>,
+
+    /// Write the result to this .parquet or .csv file instead of printing it.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+fn parse_bound(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    parse_date_or_time(text, false)
+}
+
+fn parse_until(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    parse_date_or_time(text, true)
+}
+
+/// Parses a UTC date or RFC 3339 time; a date means its first moment, or
+/// its last one when `end_of_day` is set.
+fn parse_date_or_time(
+    text: &str,
+    end_of_day: bool,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
+        let time = if end_of_day {
+            date.and_hms_micro_opt(23, 59, 59, 999_999)
+        } else {
+            date.and_hms_opt(0, 0, 0)
+        };
+        return Ok(time.expect("a valid time of day").and_utc());
+    }
+    parse_time(text).map_err(|_| format!("{text:?} is not a date (2026-01-31) or an RFC 3339 time"))
 }

@@ -128,7 +128,10 @@ impl ConfigFile {
         let mut seen = std::collections::HashSet::new();
         for account in &self.accounts {
             if account.name.trim().is_empty() {
-                return Err(format!("account with id {:?} has an empty name", account.id));
+                return Err(format!(
+                    "account with id {:?} has an empty name",
+                    account.id
+                ));
             }
             if !seen.insert(account.name.as_str()) {
                 return Err(format!(
@@ -208,13 +211,20 @@ password_file = "/etc/cpstat/nordlys.password"
         let config = ConfigFile::parse(text, Path::new("/etc/cpstat/cpstat.toml")).unwrap();
         assert_eq!(config.accounts.len(), 2);
         assert_eq!(config.accounts[0].name, "acme");
-        assert_eq!(config.accounts[1].username.as_deref(), Some("api@nordlys.dk"));
+        assert_eq!(
+            config.accounts[1].username.as_deref(),
+            Some("api@nordlys.dk")
+        );
         let acme = config.account("acme").unwrap();
         assert_eq!(
             config.resolve_path(acme.token_file.as_ref().unwrap()),
             PathBuf::from("/etc/cpstat/acme.token")
         );
-        assert!(config.account("0b5f4a8e-2222-4c1e-9d7a-000000000002").is_some());
+        assert!(
+            config
+                .account("0b5f4a8e-2222-4c1e-9d7a-000000000002")
+                .is_some()
+        );
     }
 
     #[test]
@@ -228,7 +238,8 @@ password_file = "/etc/cpstat/nordlys.password"
 
     #[test]
     fn duplicate_account_names_rejected() {
-        let text = "[[accounts]]\nname = \"a\"\nid = \"1\"\n[[accounts]]\nname = \"a\"\nid = \"2\"\n";
+        let text =
+            "[[accounts]]\nname = \"a\"\nid = \"1\"\n[[accounts]]\nname = \"a\"\nid = \"2\"\n";
         let error = ConfigFile::parse(text, Path::new("cpstat.toml")).unwrap_err();
         assert!(error.to_string().contains("appears twice"));
     }

@@ -8,7 +8,10 @@ use cpstat::error::exit_kind_of;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cpstat::logging::init(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: failed to start the async runtime: {error}");

@@ -49,7 +49,11 @@ pub fn resolve_store(arg: &StoreArg, config: &ConfigFile) -> PathBuf {
 
 /// Resolves the settings of `cpstat fetch`.
 pub fn resolve_fetch(args: &FetchArgs, config: &ConfigFile) -> Result<FetchSettings> {
-    let requested = args.account.as_deref().map(str::trim).filter(|a| !a.is_empty());
+    let requested = args
+        .account
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty());
     let entry = match requested {
         Some(name) => config.account(name).cloned(),
         None if config.accounts.len() == 1 => config.accounts.first().cloned(),
@@ -83,7 +87,11 @@ pub fn resolve_fetch(args: &FetchArgs, config: &ConfigFile) -> Result<FetchSetti
 /// Account ids become folder names, so they must be plain: letters, digits,
 /// `-` and `_`. Real ids are UUIDs.
 fn validate_account_id(id: &str) -> Result<()> {
-    let plain = !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let plain = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if plain {
         Ok(())
     } else {
@@ -159,12 +167,18 @@ fn resolve_credentials(
     if let Some(path) = &connection.token_file {
         return Ok(Credentials::Token(read_secret_file(path, "token")?));
     }
-    if connection.username.is_some() || env_secret(env::PASSWORD).is_some() || connection.password_file.is_some() {
+    if connection.username.is_some()
+        || env_secret(env::PASSWORD).is_some()
+        || connection.password_file.is_some()
+    {
         return password_grant(connection, entry, config);
     }
     if let Some(entry) = entry {
         if let Some(path) = &entry.token_file {
-            return Ok(Credentials::Token(read_secret_file(&config.resolve_path(path), "token")?));
+            return Ok(Credentials::Token(read_secret_file(
+                &config.resolve_path(path),
+                "token",
+            )?));
         }
         if entry.password_file.is_some() || entry.username.is_some() {
             return password_grant(connection, Some(entry), config);
@@ -182,8 +196,14 @@ fn resolve_credentials(
     )))
 }
 
-fn password_grant(connection: &ConnectionArgs, entry: Option<&AccountEntry>, config: &ConfigFile) -> Result<Credentials> {
-    let missing = |what: &str, variable: &str| usage(format!("the password grant needs {what}: set {variable}"));
+fn password_grant(
+    connection: &ConnectionArgs,
+    entry: Option<&AccountEntry>,
+    config: &ConfigFile,
+) -> Result<Credentials> {
+    let missing = |what: &str, variable: &str| {
+        usage(format!("the password grant needs {what}: set {variable}"))
+    };
     let auth_url = connection
         .auth_url
         .clone()
@@ -205,7 +225,12 @@ fn password_grant(connection: &ConnectionArgs, entry: Option<&AccountEntry>, con
         (None, Some(path)) => read_secret_file(path, "password")?,
         (None, None) => match entry.and_then(|e| e.password_file.as_ref()) {
             Some(path) => read_secret_file(&config.resolve_path(path), "password")?,
-            None => return Err(missing("a password", &format!("{} or {}", env::PASSWORD, env::PASSWORD_FILE))),
+            None => {
+                return Err(missing(
+                    "a password",
+                    &format!("{} or {}", env::PASSWORD, env::PASSWORD_FILE),
+                ));
+            }
         },
     };
     Ok(Credentials::PasswordGrant {
@@ -217,7 +242,10 @@ fn password_grant(connection: &ConnectionArgs, entry: Option<&AccountEntry>, con
 }
 
 fn env_secret(name: &str) -> Option<Secret> {
-    std::env::var(name).ok().map(Secret::new).filter(|s| !s.is_empty())
+    std::env::var(name)
+        .ok()
+        .map(Secret::new)
+        .filter(|s| !s.is_empty())
 }
 
 /// Reads a secret from a file, warning when others may read the file.
@@ -227,7 +255,10 @@ pub fn read_secret_file(path: &Path, what: &str) -> Result<Secret> {
         .map_err(|e| usage(format!("{e:#}")))?;
     let secret = Secret::new(text);
     if secret.is_empty() {
-        return Err(usage(format!("the {what} file {} is empty", path.display())));
+        return Err(usage(format!(
+            "the {what} file {} is empty",
+            path.display()
+        )));
     }
     warn_if_shared(path, what);
     Ok(secret)

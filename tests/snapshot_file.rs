@@ -30,7 +30,9 @@ fn quirky_page_values_exact() {
     let path = write_quirky_snapshot(dir.path());
     assert_eq!(
         path,
-        dir.path().join(format!("users_summary/account={ACCOUNT}/20261130T060000Z.parquet"))
+        dir.path().join(format!(
+            "users_summary/account={ACCOUNT}/20261130T060000Z.parquet"
+        ))
     );
     let rows = read_rows(&path);
     assert_eq!(rows.len(), 4);
@@ -50,38 +52,76 @@ fn quirky_page_values_exact() {
     assert_eq!(text(soren, "branch_id").as_deref(), Some("7"));
     assert_eq!(text(soren, "branch_name").as_deref(), Some("København"));
     assert_eq!(groups(soren), None);
-    let counters = ["enrolled_courses", "not_completed_courses", "overdue_courses", "enrolled_materials",
-        "not_completed_materials", "phishing_campaigns", "emails_sent", "links_clicked", "data_submitted"];
+    let counters = [
+        "enrolled_courses",
+        "not_completed_courses",
+        "overdue_courses",
+        "enrolled_materials",
+        "not_completed_materials",
+        "phishing_campaigns",
+        "emails_sent",
+        "links_clicked",
+        "data_submitted",
+    ];
     let soren_counts: Vec<Option<i64>> = counters.iter().map(|c| long(soren, c)).collect();
-    assert_eq!(soren_counts, [5, 1, 0, 3, 0, 1, 12, 3, 1].map(Some).to_vec());
+    assert_eq!(
+        soren_counts,
+        [5, 1, 0, 3, 0, 1, 12, 3, 1].map(Some).to_vec()
+    );
     assert_eq!(text(soren, "last_action").as_deref(), Some("Clicked link"));
     assert_eq!(double(soren, "average_score"), Some(87.5));
-    assert_eq!(text(soren, "extra").as_deref(), Some(r#"{"riskLevel":"high"}"#));
+    assert_eq!(
+        text(soren, "extra").as_deref(),
+        Some(r#"{"riskLevel":"high"}"#)
+    );
 
     let ase = &rows[1];
-    assert_eq!(text(ase, "user_id").as_deref(), Some("9007199254740993"), "an id above 2^53 stays exact");
+    assert_eq!(
+        text(ase, "user_id").as_deref(),
+        Some("9007199254740993"),
+        "an id above 2^53 stays exact"
+    );
     // 2021-11-15T12:00:00.250+01:00 is 11:00:00.25 UTC.
     assert_eq!(micros(ase, "user_created"), Some(1_636_974_000_250_000));
     let ase_counts: Vec<Option<i64>> = counters.iter().map(|c| long(ase, c)).collect();
     assert_eq!(ase_counts, [4, 2, 1, 0, 0, 0, 8, 0, 0].map(Some).to_vec());
-    assert_eq!(text(ase, "last_action").as_deref(), Some("3"), "an int lastAction is kept as text");
+    assert_eq!(
+        text(ase, "last_action").as_deref(),
+        Some("3"),
+        "an int lastAction is kept as text"
+    );
     assert_eq!(double(ase, "average_score"), None);
     assert_eq!(text(ase, "company_name"), None, "missing meta gives nulls");
     assert_eq!(text(ase, "department"), None);
     assert_eq!(text(ase, "branch_id"), None, "null branch gives nulls");
-    assert_eq!(groups(ase), Some(vec![]), "an empty group list stays empty, not null");
+    assert_eq!(
+        groups(ase),
+        Some(vec![]),
+        "an empty group list stays empty, not null"
+    );
     assert_eq!(text(ase, "extra"), None);
 
     let bjorn = &rows[2];
     let nfd_name = "Bjørn Þo\u{301}rsdóttir".replace('ó', "o\u{301}");
-    assert_eq!(text(bjorn, "name"), Some(nfd_name), "names are stored exactly as sent");
+    assert_eq!(
+        text(bjorn, "name"),
+        Some(nfd_name),
+        "names are stored exactly as sent"
+    );
     assert_eq!(text(bjorn, "department").as_deref(), Some("Århus"));
-    assert_eq!(micros(bjorn, "user_created"), Some(1_709_164_800_000_000), "a bare date is midnight UTC");
+    assert_eq!(
+        micros(bjorn, "user_created"),
+        Some(1_709_164_800_000_000),
+        "a bare date is midnight UTC"
+    );
     assert_eq!(text(bjorn, "manager"), None);
     assert_eq!(text(bjorn, "branch_id").as_deref(), Some("b-9"));
     assert_eq!(
         groups(bjorn),
-        Some(vec![("11".into(), Some("Ledere".into())), ("12".into(), Some("Fjernarbejde".into()))])
+        Some(vec![
+            ("11".into(), Some("Ledere".into())),
+            ("12".into(), Some("Fjernarbejde".into()))
+        ])
     );
     assert_eq!(
         text(bjorn, "extra").as_deref(),
@@ -90,13 +130,31 @@ fn quirky_page_values_exact() {
     assert_eq!(double(bjorn, "average_score"), Some(70.0));
 
     let kai = &rows[3];
-    assert_eq!(text(kai, "email").as_deref(), Some("Kai.Lehtinen@Nordlys.dk"));
+    assert_eq!(
+        text(kai, "email").as_deref(),
+        Some("Kai.Lehtinen@Nordlys.dk")
+    );
     assert_eq!(micros(kai, "user_created"), None);
-    assert_eq!(text(kai, "department").as_deref(), Some(" Salg "), "raw spelling is kept in the store");
+    assert_eq!(
+        text(kai, "department").as_deref(),
+        Some(" Salg "),
+        "raw spelling is kept in the store"
+    );
     assert_eq!(long(kai, "links_clicked"), Some(1));
-    assert_eq!(long(kai, "data_submitted"), Some(3), "raw counters are kept even when inconsistent");
-    assert_eq!(double(kai, "average_score"), Some(64.0), "a numeric string score is a number");
-    assert_eq!(groups(kai), Some(vec![("11".into(), Some("Ledere".into()))]));
+    assert_eq!(
+        long(kai, "data_submitted"),
+        Some(3),
+        "raw counters are kept even when inconsistent"
+    );
+    assert_eq!(
+        double(kai, "average_score"),
+        Some(64.0),
+        "a numeric string score is a number"
+    );
+    assert_eq!(
+        groups(kai),
+        Some(vec![("11".into(), Some("Ledere".into()))])
+    );
 }
 
 #[test]
@@ -110,10 +168,22 @@ fn snapshot_schema_types_fixed() {
     assert_eq!(names, expected);
     for (name, kind) in &types {
         let ok = match name.as_str() {
-            "snapshot_at" | "user_created" => kind.starts_with("INT64") && kind.contains("is_adjusted_to_u_t_c: true") && kind.contains("MICROS"),
+            "snapshot_at" | "user_created" => {
+                kind.starts_with("INT64")
+                    && kind.contains("is_adjusted_to_u_t_c: true")
+                    && kind.contains("MICROS")
+            }
             "groups" => kind.starts_with("group"),
             "average_score" => kind.starts_with("DOUBLE"),
-            n if n.ends_with("_courses") || n.ends_with("_materials") || matches!(n, "phishing_campaigns" | "emails_sent" | "links_clicked" | "data_submitted") => kind == "INT64 none",
+            n if n.ends_with("_courses")
+                || n.ends_with("_materials")
+                || matches!(
+                    n,
+                    "phishing_campaigns" | "emails_sent" | "links_clicked" | "data_submitted"
+                ) =>
+            {
+                kind == "INT64 none"
+            }
             _ => kind.starts_with("BYTE_ARRAY String"),
         };
         assert!(ok, "column {name} has type {kind}");
@@ -125,12 +195,27 @@ fn snapshot_metadata_records_fetch() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_quirky_snapshot(dir.path());
     let kv = key_values(&path);
-    assert_eq!(kv.get("cpstat.schema_version").map(String::as_str), Some("1"));
-    assert_eq!(kv.get("cpstat.account_id").map(String::as_str), Some(ACCOUNT));
-    assert_eq!(kv.get("cpstat.count_reported").map(String::as_str), Some("4"));
-    assert_eq!(kv.get("cpstat.users_written").map(String::as_str), Some("4"));
+    assert_eq!(
+        kv.get("cpstat.schema_version").map(String::as_str),
+        Some("1")
+    );
+    assert_eq!(
+        kv.get("cpstat.account_id").map(String::as_str),
+        Some(ACCOUNT)
+    );
+    assert_eq!(
+        kv.get("cpstat.count_reported").map(String::as_str),
+        Some("4")
+    );
+    assert_eq!(
+        kv.get("cpstat.users_written").map(String::as_str),
+        Some("4")
+    );
     assert_eq!(kv.get("cpstat.pages").map(String::as_str), Some("1"));
-    assert_eq!(kv.get("cpstat.version").map(String::as_str), Some(env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        kv.get("cpstat.version").map(String::as_str),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -141,11 +226,26 @@ fn snapshot_never_overwritten() {
     let body = std::fs::read(data_file("quirky_page.json")).unwrap();
     let page = decode_page(&body).unwrap();
     let at: DateTime<Utc> = "2026-11-30T06:00:00Z".parse().unwrap();
-    let error = write_snapshot(&Store::new(dir.path()), ACCOUNT, at, &page.users[..1], &SnapshotMeta::default()).unwrap_err();
+    let error = write_snapshot(
+        &Store::new(dir.path()),
+        ACCOUNT,
+        at,
+        &page.users[..1],
+        &SnapshotMeta::default(),
+    )
+    .unwrap_err();
     assert!(error.to_string().contains("already exists"), "{error}");
     assert_eq!(std::fs::read(&path).unwrap(), before);
-    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().flatten().map(|e| e.file_name()).collect();
-    assert_eq!(leftovers.len(), 1, "no temporary file is left: {leftovers:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "no temporary file is left: {leftovers:?}"
+    );
 }
 
 #[cfg(unix)]
@@ -154,7 +254,13 @@ fn snapshot_files_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let path = write_quirky_snapshot(dir.path());
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let folder = path.parent().unwrap();
-    assert_eq!(std::fs::metadata(folder).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(folder).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
 }

@@ -103,7 +103,11 @@ impl TokenProvider {
         true
     }
 
-    async fn request_token(&self, http: &reqwest::Client, generation: u64) -> Result<Issued, ApiError> {
+    async fn request_token(
+        &self,
+        http: &reqwest::Client,
+        generation: u64,
+    ) -> Result<Issued, ApiError> {
         let Credentials::PasswordGrant {
             auth_url,
             client_id,
@@ -131,7 +135,10 @@ impl TokenProvider {
             .await
             .map_err(|e| failed(e.without_url().to_string()))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| failed(e.without_url().to_string()))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| failed(e.without_url().to_string()))?;
         let parsed: Option<TokenResponse> = serde_json::from_slice(&body).ok();
         match parsed {
             Some(TokenResponse {
@@ -139,16 +146,25 @@ impl TokenProvider {
                 expires_in,
                 ..
             }) if status.is_success() && !token.trim().is_empty() => {
-                let lifetime = expires_in.as_ref().and_then(lifetime_seconds).unwrap_or(3600);
+                let lifetime = expires_in
+                    .as_ref()
+                    .and_then(lifetime_seconds)
+                    .unwrap_or(3600);
                 Ok(Issued {
                     token: Secret::new(token),
                     renew_at: Instant::now() + renewal_delay(Duration::from_secs(lifetime)),
                     generation,
                 })
             }
-            Some(TokenResponse { error: Some(error), error_description, .. }) => Err(failed(format!(
+            Some(TokenResponse {
+                error: Some(error),
+                error_description,
+                ..
+            }) => Err(failed(format!(
                 "HTTP {status}, {error}{}; check the client id, user name and password",
-                error_description.map(|d| format!(": {d}")).unwrap_or_default()
+                error_description
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
             ))),
             _ => Err(failed(format!(
                 "HTTP {status} without an access_token in the response; check CPSTAT_AUTH_URL"
@@ -158,7 +174,10 @@ impl TokenProvider {
 }
 
 fn lifetime_seconds(value: &serde_json::Value) -> Option<u64> {
-    super::decode::lenient_int(value).ok().flatten().and_then(|n| u64::try_from(n).ok())
+    super::decode::lenient_int(value)
+        .ok()
+        .flatten()
+        .and_then(|n| u64::try_from(n).ok())
 }
 
 /// Renews a token when 80% of its lifetime has passed, and at least 30
@@ -175,9 +194,18 @@ mod tests {
 
     #[test]
     fn renewal_before_expiry() {
-        assert_eq!(renewal_delay(Duration::from_secs(3600)), Duration::from_secs(2880));
-        assert_eq!(renewal_delay(Duration::from_secs(100)), Duration::from_secs(70));
-        assert_eq!(renewal_delay(Duration::from_secs(40)), Duration::from_secs(20));
+        assert_eq!(
+            renewal_delay(Duration::from_secs(3600)),
+            Duration::from_secs(2880)
+        );
+        assert_eq!(
+            renewal_delay(Duration::from_secs(100)),
+            Duration::from_secs(70)
+        );
+        assert_eq!(
+            renewal_delay(Duration::from_secs(40)),
+            Duration::from_secs(20)
+        );
         assert_eq!(renewal_delay(Duration::ZERO), Duration::ZERO);
     }
 }

@@ -52,7 +52,11 @@ pub struct ApiClient {
 /// What one attempt at a page came to.
 enum Attempt {
     Done(Page),
-    Retry { wait: Option<Duration>, cause: String, data: bool },
+    Retry {
+        wait: Option<Duration>,
+        cause: String,
+        data: bool,
+    },
     Renewed,
 }
 
@@ -71,7 +75,9 @@ impl ApiClient {
         if let Some(path) = &options.ca_cert {
             builder = builder.add_root_certificate(load_certificate(path)?);
         }
-        let http = builder.build().map_err(|e| ApiError::Client(e.to_string()))?;
+        let http = builder
+            .build()
+            .map_err(|e| ApiError::Client(e.to_string()))?;
         Ok(ApiClient {
             http,
             base,
@@ -164,7 +170,10 @@ impl ApiClient {
         let sent = self
             .http
             .get(url.clone())
-            .header(header::AUTHORIZATION, format!("bearer {}", bearer.token.expose()))
+            .header(
+                header::AUTHORIZATION,
+                format!("bearer {}", bearer.token.expose()),
+            )
             .header(header::ACCEPT, "application/json")
             .send()
             .await;
@@ -173,7 +182,10 @@ impl ApiClient {
             Err(error) => return Ok(transport_retry(&error)),
         };
         let status = response.status();
-        if status == StatusCode::UNAUTHORIZED && !*renewed && self.tokens.reject(bearer.generation).await {
+        if status == StatusCode::UNAUTHORIZED
+            && !*renewed
+            && self.tokens.reject(bearer.generation).await
+        {
             *renewed = true;
             tracing::info!(%account, "the access token was rejected; requesting a new one");
             return Ok(Attempt::Renewed);
@@ -212,7 +224,11 @@ fn error_chain(error: &reqwest::Error) -> String {
     text
 }
 
-async fn read_page(response: reqwest::Response, account: &str, page: PageRef) -> Result<Attempt, ApiError> {
+async fn read_page(
+    response: reqwest::Response,
+    account: &str,
+    page: PageRef,
+) -> Result<Attempt, ApiError> {
     let body = match response.bytes().await {
         Ok(body) => body,
         Err(error) => {
@@ -238,7 +254,11 @@ async fn read_page(response: reqwest::Response, account: &str, page: PageRef) ->
     }
 }
 
-async fn status_outcome(response: reqwest::Response, account: &str, page: PageRef) -> Result<Attempt, ApiError> {
+async fn status_outcome(
+    response: reqwest::Response,
+    account: &str,
+    page: PageRef,
+) -> Result<Attempt, ApiError> {
     let status = response.status();
     let retry_after = response
         .headers()
@@ -249,7 +269,10 @@ async fn status_outcome(response: reqwest::Response, account: &str, page: PageRe
     let account = account.to_string();
     match status.as_u16() {
         401 => Err(ApiError::Unauthorized { account }),
-        403 => Err(ApiError::Forbidden { account, message: body }),
+        403 => Err(ApiError::Forbidden {
+            account,
+            message: body,
+        }),
         404 => Err(ApiError::AccountNotFound { account }),
         429 | 500 | 502 | 503 | 504 => Ok(Attempt::Retry {
             wait: requested_wait(retry_after.as_deref(), &account, page),
@@ -324,7 +347,9 @@ pub fn parse_base_url(text: &str) -> Result<Url, ApiError> {
     };
     let url = Url::parse(text.trim()).map_err(|e| invalid(&e.to_string()))?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid("credentials in the URL are not allowed; use a token file"));
+        return Err(invalid(
+            "credentials in the URL are not allowed; use a token file",
+        ));
     }
     match url.scheme() {
         "https" => Ok(url),
@@ -346,9 +371,18 @@ fn is_loopback(url: &Url) -> bool {
 }
 
 fn load_certificate(path: &PathBuf) -> Result<reqwest::Certificate, ApiError> {
-    let pem = std::fs::read(path).map_err(|e| ApiError::Client(format!("failed to read CA certificate {}: {e}", path.display())))?;
-    reqwest::Certificate::from_pem(&pem)
-        .map_err(|e| ApiError::Client(format!("invalid PEM certificate in {}: {e}", path.display())))
+    let pem = std::fs::read(path).map_err(|e| {
+        ApiError::Client(format!(
+            "failed to read CA certificate {}: {e}",
+            path.display()
+        ))
+    })?;
+    reqwest::Certificate::from_pem(&pem).map_err(|e| {
+        ApiError::Client(format!(
+            "invalid PEM certificate in {}: {e}",
+            path.display()
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -357,11 +391,22 @@ mod tests {
 
     #[test]
     fn base_url_scheme_rules() {
-        let accepted = ["https://api.app.cyberpilot.io", "http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9/"];
+        let accepted = [
+            "https://api.app.cyberpilot.io",
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+            "http://[::1]:9/",
+        ];
         for url in accepted {
             assert!(parse_base_url(url).is_ok(), "{url} should be accepted");
         }
-        let rejected = ["http://api.example.com", "http://10.0.0.1", "ftp://127.0.0.1", "https://user:pw@host", "not a url"];
+        let rejected = [
+            "http://api.example.com",
+            "http://10.0.0.1",
+            "ftp://127.0.0.1",
+            "https://user:pw@host",
+            "not a url",
+        ];
         for url in rejected {
             assert!(parse_base_url(url).is_err(), "{url} should be rejected");
         }

@@ -83,9 +83,18 @@ pub fn decode_page(body: &[u8]) -> Result<Page, DecodeError> {
     let results = match top.remove("result") {
         Some(Value::Array(items)) => items,
         Some(Value::Null) | None if count == 0 => Vec::new(),
-        Some(Value::Null) => return Err(shape(&format!("`result` is null although count is {count}"))),
+        Some(Value::Null) => {
+            return Err(shape(&format!(
+                "`result` is null although count is {count}"
+            )));
+        }
         None => return Err(shape("`result` is missing")),
-        Some(other) => return Err(shape(&format!("`result` is {}, not an array", kind(&other)))),
+        Some(other) => {
+            return Err(shape(&format!(
+                "`result` is {}, not an array",
+                kind(&other)
+            )));
+        }
     };
     let users = results
         .into_iter()
@@ -105,7 +114,9 @@ fn page_count(top: &Map<String, Value>, field: &str) -> Result<u64, DecodeError>
         .ok_or_else(|| shape(&format!("`{field}` is missing")))?;
     match lenient_int(value) {
         Ok(Some(n)) if n >= 0 => Ok(n as u64),
-        _ => Err(shape(&format!("`{field}` is {value}, not a non-negative integer"))),
+        _ => Err(shape(&format!(
+            "`{field}` is {value}, not a non-negative integer"
+        ))),
     }
 }
 
@@ -134,11 +145,21 @@ fn kind(value: &Value) -> &'static str {
 /// Decodes one `result` entry; `index` names it when the id is unreadable.
 fn decode_user(item: Value, index: usize) -> Result<UserRecord, DecodeError> {
     let Value::Object(mut top) = item else {
-        return Err(field_error("result[]", &format!("#{index}"), "entry is not an object"));
+        return Err(field_error(
+            "result[]",
+            &format!("#{index}"),
+            "entry is not an object",
+        ));
     };
     let mut user = match top.remove("user") {
         Some(Value::Object(user)) => user,
-        _ => return Err(field_error("user", &format!("#{index}"), "missing or not an object")),
+        _ => {
+            return Err(field_error(
+                "user",
+                &format!("#{index}"),
+                "missing or not an object",
+            ));
+        }
     };
     let user_id = id_text(user.get("id"))
         .map_err(|reason| field_error("user.id", &format!("#{index}"), &reason))?;
@@ -177,10 +198,14 @@ fn decode_counters(top: &Map<String, Value>, id: &str) -> Result<Counters, Decod
     Ok(counters)
 }
 
-fn decode_identity(user: &mut Map<String, Value>, record: &mut UserRecord) -> Result<(), DecodeError> {
+fn decode_identity(
+    user: &mut Map<String, Value>,
+    record: &mut UserRecord,
+) -> Result<(), DecodeError> {
     let id = record.user_id.clone();
     let text = |user: &Map<String, Value>, key: &str| {
-        optional_text(user.get(key)).map_err(|reason| field_error(&format!("user.{key}"), &id, &reason))
+        optional_text(user.get(key))
+            .map_err(|reason| field_error(&format!("user.{key}"), &id, &reason))
     };
     record.email = text(user, "email")?;
     record.name = text(user, "name")?;
@@ -188,7 +213,9 @@ fn decode_identity(user: &mut Map<String, Value>, record: &mut UserRecord) -> Re
     record.last_name = text(user, "lastName")?;
     record.user_created = match text(user, "created")? {
         None => None,
-        Some(raw) => Some(parse_timestamp(&raw).map_err(|reason| field_error("user.created", &id, &reason))?),
+        Some(raw) => Some(
+            parse_timestamp(&raw).map_err(|reason| field_error("user.created", &id, &reason))?,
+        ),
     };
     decode_meta(user.get("meta"), record)?;
     decode_branch(user.get("branch"), record)?;
@@ -201,10 +228,17 @@ fn decode_meta(meta: Option<&Value>, record: &mut UserRecord) -> Result<(), Deco
     let meta = match meta {
         None | Some(Value::Null) => return Ok(()),
         Some(Value::Object(meta)) => meta,
-        Some(other) => return Err(field_error("user.meta", &id, &format!("is {}, not an object", kind(other)))),
+        Some(other) => {
+            return Err(field_error(
+                "user.meta",
+                &id,
+                &format!("is {}, not an object", kind(other)),
+            ));
+        }
     };
     let text = |key: &str| {
-        optional_text(meta.get(key)).map_err(|reason| field_error(&format!("user.meta.{key}"), &id, &reason))
+        optional_text(meta.get(key))
+            .map_err(|reason| field_error(&format!("user.meta.{key}"), &id, &reason))
     };
     record.company_name = text("companyName")?;
     record.manager = text("manager")?;
@@ -219,14 +253,22 @@ fn decode_branch(branch: Option<&Value>, record: &mut UserRecord) -> Result<(), 
     let branch = match branch {
         None | Some(Value::Null) => return Ok(()),
         Some(Value::Object(branch)) => branch,
-        Some(other) => return Err(field_error("user.branch", &id, &format!("is {}, not an object", kind(other)))),
+        Some(other) => {
+            return Err(field_error(
+                "user.branch",
+                &id,
+                &format!("is {}, not an object", kind(other)),
+            ));
+        }
     };
     record.branch_id = match branch.get("id") {
         None | Some(Value::Null) => None,
-        Some(value) => Some(id_text(Some(value)).map_err(|reason| field_error("user.branch.id", &id, &reason))?),
+        Some(value) => Some(
+            id_text(Some(value)).map_err(|reason| field_error("user.branch.id", &id, &reason))?,
+        ),
     };
-    record.branch_name =
-        optional_text(branch.get("name")).map_err(|reason| field_error("user.branch.name", &id, &reason))?;
+    record.branch_name = optional_text(branch.get("name"))
+        .map_err(|reason| field_error("user.branch.name", &id, &reason))?;
     Ok(())
 }
 
@@ -234,15 +276,26 @@ fn decode_groups(groups: Option<&Value>, id: &str) -> Result<Option<Vec<GroupRef
     let items = match groups {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Array(items)) => items,
-        Some(other) => return Err(field_error("user.groups", id, &format!("is {}, not an array", kind(other)))),
+        Some(other) => {
+            return Err(field_error(
+                "user.groups",
+                id,
+                &format!("is {}, not an array", kind(other)),
+            ));
+        }
     };
     let mut decoded = Vec::with_capacity(items.len());
     for item in items {
         let Value::Object(group) = item else {
-            return Err(field_error("user.groups[]", id, &format!("entry is {}, not an object", kind(item))));
+            return Err(field_error(
+                "user.groups[]",
+                id,
+                &format!("entry is {}, not an object", kind(item)),
+            ));
         };
         decoded.push(GroupRef {
-            id: id_text(group.get("id")).map_err(|reason| field_error("user.groups[].id", id, &reason))?,
+            id: id_text(group.get("id"))
+                .map_err(|reason| field_error("user.groups[].id", id, &reason))?,
             name: optional_text(group.get("name"))
                 .map_err(|reason| field_error("user.groups[].name", id, &reason))?,
         });
@@ -340,7 +393,10 @@ fn id_text(value: Option<&Value>) -> Result<String, String> {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
         Some(Value::Number(n)) => Ok(n.to_string()),
         None | Some(Value::Null) => Err("missing".to_string()),
-        Some(other) => Err(format!("expected a string or a number, got {}", kind(other))),
+        Some(other) => Err(format!(
+            "expected a string or a number, got {}",
+            kind(other)
+        )),
     }
 }
 
@@ -371,7 +427,9 @@ pub fn parse_timestamp(raw: &str) -> Result<i64, String> {
         }
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-        let midnight = d.and_hms_opt(0, 0, 0).expect("midnight exists on every date");
+        let midnight = d
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists on every date");
         return Ok(midnight.and_utc().timestamp_micros());
     }
     Err(format!("{raw:?} is not an ISO-8601 date or time"))

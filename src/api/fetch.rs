@@ -169,7 +169,10 @@ async fn fetch_round(
         .map(|skip| PageRef { skip, take })
         .collect();
     pending.reverse();
-    fetch_pending(client, account, options, progress, &first_ids, pending, &mut round).await?;
+    fetch_pending(
+        client, account, options, progress, &first_ids, pending, &mut round,
+    )
+    .await?;
     Ok(round)
 }
 
@@ -215,7 +218,11 @@ async fn fetch_pending(
 fn same_ids(page: &Page, first_ids: &[String]) -> bool {
     !first_ids.is_empty()
         && page.users.len() == first_ids.len()
-        && page.users.iter().zip(first_ids).all(|(u, id)| &u.user_id == id)
+        && page
+            .users
+            .iter()
+            .zip(first_ids)
+            .all(|(u, id)| &u.user_id == id)
 }
 
 /// Returns the request for the rest of a page that came back short, before
@@ -259,7 +266,10 @@ fn assemble(round: &Round) -> (Vec<UserRecord>, u64, Option<String>) {
         problems.push(format!("{duplicates} users appeared twice"));
     }
     if !round.empty_pages.is_empty() {
-        problems.push(format!("empty pages before the end at skip {:?}", round.empty_pages));
+        problems.push(format!(
+            "empty pages before the end at skip {:?}",
+            round.empty_pages
+        ));
     }
     if users.len() as u64 != count {
         problems.push(format!("{} unique users but count {count}", users.len()));

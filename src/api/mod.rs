@@ -48,7 +48,9 @@ pub enum ApiError {
          in the account's settings and that the credentials belong to this account"
     )]
     Forbidden { account: String, message: String },
-    #[error("account {account} was not found (HTTP 404): check the account id in the account's API settings")]
+    #[error(
+        "account {account} was not found (HTTP 404): check the account id in the account's API settings"
+    )]
     AccountNotFound { account: String },
     #[error("the token request to {url} failed: {message}")]
     TokenRequest { url: String, message: String },
@@ -109,12 +111,12 @@ pub enum ApiError {
 impl Classify for ApiError {
     fn exit_kind(&self) -> ExitKind {
         match self {
-            ApiError::Unauthorized { .. } | ApiError::Forbidden { .. } | ApiError::TokenRequest { .. } => {
-                ExitKind::Auth
-            }
-            ApiError::AccountNotFound { .. } | ApiError::InvalidUrl { .. } | ApiError::Client(_) => {
-                ExitKind::Usage
-            }
+            ApiError::Unauthorized { .. }
+            | ApiError::Forbidden { .. }
+            | ApiError::TokenRequest { .. } => ExitKind::Auth,
+            ApiError::AccountNotFound { .. }
+            | ApiError::InvalidUrl { .. }
+            | ApiError::Client(_) => ExitKind::Usage,
             ApiError::Status { .. } | ApiError::RetryAfterTooLong { .. } => ExitKind::Network,
             ApiError::RetriesExhausted { data: false, .. } => ExitKind::Network,
             ApiError::RetriesExhausted { data: true, .. }

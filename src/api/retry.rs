@@ -34,7 +34,10 @@ impl RetryPolicy {
     /// that concurrent requests do not retry in step.
     pub fn backoff(&self, failed_attempts: u32) -> Duration {
         let exponent = failed_attempts.saturating_sub(1).min(20);
-        let full = self.base_delay.saturating_mul(1u32 << exponent).min(self.max_wait);
+        let full = self
+            .base_delay
+            .saturating_mul(1u32 << exponent)
+            .min(self.max_wait);
         let half = full / 2;
         half + half.mul_f64(jitter_fraction())
     }
@@ -99,13 +102,23 @@ mod tests {
             (" 120 ", RetryAfter::Wait(Duration::from_secs(120))),
             ("99999999999999999999999", RetryAfter::Wait(Duration::MAX)),
             // 1_800_000_030 seconds after the epoch, 30 s after `now`.
-            ("Fri, 15 Jan 2027 08:00:30 GMT", RetryAfter::Wait(Duration::from_secs(30))),
-            ("Thu, 01 Jan 2015 00:00:00 GMT", RetryAfter::Wait(Duration::ZERO)),
+            (
+                "Fri, 15 Jan 2027 08:00:30 GMT",
+                RetryAfter::Wait(Duration::from_secs(30)),
+            ),
+            (
+                "Thu, 01 Jan 2015 00:00:00 GMT",
+                RetryAfter::Wait(Duration::ZERO),
+            ),
             ("-5", RetryAfter::Invalid),
             ("soon", RetryAfter::Invalid),
         ];
         for (value, expected) in cases {
-            assert_eq!(parse_retry_after(value, now), expected, "Retry-After: {value:?}");
+            assert_eq!(
+                parse_retry_after(value, now),
+                expected,
+                "Retry-After: {value:?}"
+            );
         }
     }
 
@@ -117,10 +130,19 @@ mod tests {
             ..RetryPolicy::default()
         };
         let first = policy.backoff(1);
-        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100), "{first:?}");
+        assert!(
+            first >= Duration::from_millis(50) && first <= Duration::from_millis(100),
+            "{first:?}"
+        );
         let third = policy.backoff(3);
-        assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400), "{third:?}");
+        assert!(
+            third >= Duration::from_millis(200) && third <= Duration::from_millis(400),
+            "{third:?}"
+        );
         let late = policy.backoff(30);
-        assert!(late >= Duration::from_millis(500) && late <= Duration::from_millis(1000), "{late:?}");
+        assert!(
+            late >= Duration::from_millis(500) && late <= Duration::from_millis(1000),
+            "{late:?}"
+        );
     }
 }

@@ -43,19 +43,30 @@ pub async fn fetch_and_write(
 
     let outcome = fetch_account(&client, &account.id, &settings.fetch, progress)
         .await
-        .with_context(|| format!("failed to fetch account {}; no snapshot was written", account.id))?;
+        .with_context(|| {
+            format!(
+                "failed to fetch account {}; no snapshot was written",
+                account.id
+            )
+        })?;
     let meta = SnapshotMeta {
         count_reported: outcome.count_reported,
         pages: outcome.pages,
         retries: outcome.retries,
         rounds: outcome.rounds,
         duration_seconds: outcome.duration.as_secs_f64(),
-        shortfall: if outcome.complete { 0 } else { outcome.shortfall() },
+        shortfall: if outcome.complete {
+            0
+        } else {
+            outcome.shortfall()
+        },
         notes: outcome.notes.clone(),
         source: "api".to_string(),
     };
-    let path = tokio::task::block_in_place(|| write_snapshot(&store, &account.id, snapshot_at, &outcome.users, &meta))
-        .with_context(|| format!("failed to write the snapshot of account {}", account.id))?;
+    let path = tokio::task::block_in_place(|| {
+        write_snapshot(&store, &account.id, snapshot_at, &outcome.users, &meta)
+    })
+    .with_context(|| format!("failed to write the snapshot of account {}", account.id))?;
     tracing::info!(file = %path.display(), users = outcome.users.len(), "wrote snapshot");
     if !outcome.complete {
         tracing::warn!(account = %account.id, shortfall = outcome.shortfall(), "wrote a partial snapshot");
@@ -68,7 +79,11 @@ pub fn summary_line(account: &str, outcome: &FetchOutcome, path: &std::path::Pat
     let partial = if outcome.complete {
         String::new()
     } else {
-        format!(" PARTIAL: {} of {} users", outcome.users.len(), outcome.count_reported)
+        format!(
+            " PARTIAL: {} of {} users",
+            outcome.users.len(),
+            outcome.count_reported
+        )
     };
     format!(
         "fetched {} users of account {account} in {} pages ({} retries, {} rounds) in {:.1}s -> {}{partial}",

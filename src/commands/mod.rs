@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod fetch;
 pub mod mock_api;
+pub mod query;
 pub mod snapshots;
 
 use anyhow::Result;
@@ -17,6 +18,8 @@ pub async fn run(cli: Cli) -> Result<ExitKind> {
     match &cli.command {
         Command::Fetch(args) => fetch::run(args, &config()?, cli.quiet).await,
         Command::Snapshots(args) => snapshots::run(args, &config()?),
+        Command::Analyze(_) => unimplemented!(),
+        Command::Query(args) => query::run(args, &config()?),
         Command::Demo(args) => demo::run(args, cli.quiet).await,
         Command::MockApi(args) => mock_api::run(args).await,
     }

@@ -6,9 +6,9 @@ use crate::cli::SnapshotsArgs;
 use crate::config::ConfigFile;
 use crate::error::ExitKind;
 use crate::settings::resolve_store;
+use crate::snapshot::Store;
 use crate::snapshot::meta::read_footer;
 use crate::snapshot::write::keys;
-use crate::snapshot::Store;
 
 pub fn run(args: &SnapshotsArgs, config: &ConfigFile) -> Result<ExitKind> {
     let store = Store::new(resolve_store(&args.store, config));
@@ -17,7 +17,10 @@ pub fn run(args: &SnapshotsArgs, config: &ConfigFile) -> Result<ExitKind> {
         println!("no snapshots in {}", store.table_dir().display());
         return Ok(ExitKind::Success);
     }
-    println!("{:<38} {:<22} {:>9} {:>11}  file", "account", "snapshot_at (UTC)", "users", "bytes");
+    println!(
+        "{:<38} {:<22} {:>9} {:>11}  file",
+        "account", "snapshot_at (UTC)", "users", "bytes"
+    );
     for file in &files {
         let users = match read_footer(&file.path) {
             Ok(footer) => partial_mark(footer.rows, footer.get(keys::SHORTFALL)),

@@ -69,8 +69,14 @@ fn column_type(name: &str) -> DataType {
         "snapshot_at" | "user_created" => timestamp_type(),
         "groups" => groups_type(),
         "average_score" => DataType::Float64,
-        "enrolled_courses" | "not_completed_courses" | "overdue_courses" | "enrolled_materials"
-        | "not_completed_materials" | "phishing_campaigns" | "emails_sent" | "links_clicked"
+        "enrolled_courses"
+        | "not_completed_courses"
+        | "overdue_courses"
+        | "enrolled_materials"
+        | "not_completed_materials"
+        | "phishing_campaigns"
+        | "emails_sent"
+        | "links_clicked"
         | "data_submitted" => DataType::Int64,
         _ => DataType::String,
     }

@@ -102,7 +102,10 @@ impl Store {
             schema: Some(Arc::new(snapshot_schema())),
             ..ScanArgsParquet::default()
         };
-        Ok(LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)?)
+        Ok(LazyFrame::scan_parquet_files(
+            paths.into_iter().collect(),
+            args,
+        )?)
     }
 }
 

@@ -8,8 +8,9 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use polars::chunked_array::builder::AnonymousOwnedListBuilder;
 use polars::prelude::{
-    Column, DataFrame, Float64Chunked, Int64Chunked, IntoColumn, IntoSeries, KeyValueMetadata, ListBuilderTrait,
-    NewChunkedArray, ParquetCompression, ParquetWriter, StatisticsOptions, StringChunked, StructChunked,
+    Column, DataFrame, Float64Chunked, Int64Chunked, IntoColumn, IntoSeries, KeyValueMetadata,
+    ListBuilderTrait, NewChunkedArray, ParquetCompression, ParquetWriter, StatisticsOptions,
+    StringChunked, StructChunked,
 };
 use polars_parquet::write::KeyValue;
 
@@ -50,14 +51,25 @@ pub mod keys {
 }
 
 /// Builds the snapshot frame with the fixed schema.
-pub fn users_frame(account_id: &str, snapshot_at: DateTime<Utc>, users: &[UserRecord]) -> Result<DataFrame> {
+pub fn users_frame(
+    account_id: &str,
+    snapshot_at: DateTime<Utc>,
+    users: &[UserRecord],
+) -> Result<DataFrame> {
     let height = users.len();
     let text = |name: &str, get: &dyn Fn(&UserRecord) -> Option<&str>| -> Column {
         StringChunked::from_iter_options(name.into(), users.iter().map(get)).into_column()
     };
     let mut columns = vec![
-        timestamps("snapshot_at", std::iter::repeat_n(Some(snapshot_at.timestamp_micros()), height))?,
-        StringChunked::from_iter_values("account_id".into(), std::iter::repeat_n(account_id, height)).into_column(),
+        timestamps(
+            "snapshot_at",
+            std::iter::repeat_n(Some(snapshot_at.timestamp_micros()), height),
+        )?,
+        StringChunked::from_iter_values(
+            "account_id".into(),
+            std::iter::repeat_n(account_id, height),
+        )
+        .into_column(),
         text("user_id", &|u| Some(u.user_id.as_str())),
         text("email", &|u| u.email.as_deref()),
         text("name", &|u| u.name.as_deref()),
@@ -78,7 +90,13 @@ pub fn users_frame(account_id: &str, snapshot_at: DateTime<Utc>, users: &[UserRe
         columns.push(Int64Chunked::from_iter_options((*column).into(), values).into_column());
     }
     columns.push(text("last_action", &|u| u.last_action.as_deref()));
-    columns.push(Float64Chunked::from_iter_options("average_score".into(), users.iter().map(|u| u.average_score)).into_column());
+    columns.push(
+        Float64Chunked::from_iter_options(
+            "average_score".into(),
+            users.iter().map(|u| u.average_score),
+        )
+        .into_column(),
+    );
     columns.push(text("extra", &|u| u.extra.as_deref()));
 
     let frame = DataFrame::new(height, columns)?;
@@ -94,12 +112,20 @@ fn timestamps(name: &str, values: impl Iterator<Item = Option<i64>>) -> Result<C
 /// Builds `groups` as a list of `{id, name}` structs: one flat struct array
 /// of every membership, sliced per user.
 fn groups_column(users: &[UserRecord]) -> Result<Column> {
-    let all: Vec<&GroupRef> = users.iter().flat_map(|u| u.groups.iter().flatten()).collect();
-    let ids = StringChunked::from_iter_values("id".into(), all.iter().map(|g| g.id.as_str())).into_series();
-    let names = StringChunked::from_iter_options("name".into(), all.iter().map(|g| g.name.as_deref())).into_series();
-    let flat = StructChunked::from_series("groups".into(), all.len(), [ids, names].iter())?.into_series();
+    let all: Vec<&GroupRef> = users
+        .iter()
+        .flat_map(|u| u.groups.iter().flatten())
+        .collect();
+    let ids = StringChunked::from_iter_values("id".into(), all.iter().map(|g| g.id.as_str()))
+        .into_series();
+    let names =
+        StringChunked::from_iter_options("name".into(), all.iter().map(|g| g.name.as_deref()))
+            .into_series();
+    let flat =
+        StructChunked::from_series("groups".into(), all.len(), [ids, names].iter())?.into_series();
 
-    let mut builder = AnonymousOwnedListBuilder::new("groups".into(), users.len(), Some(group_struct_type()));
+    let mut builder =
+        AnonymousOwnedListBuilder::new("groups".into(), users.len(), Some(group_struct_type()));
     let mut offset = 0i64;
     for user in users {
         match &user.groups {
@@ -139,12 +165,20 @@ pub fn write_snapshot(
     Ok(path)
 }
 
-fn key_value_metadata(account_id: &str, snapshot_at: DateTime<Utc>, users: usize, meta: &SnapshotMeta) -> Vec<KeyValue> {
+fn key_value_metadata(
+    account_id: &str,
+    snapshot_at: DateTime<Utc>,
+    users: usize,
+    meta: &SnapshotMeta,
+) -> Vec<KeyValue> {
     let pairs = [
         (keys::SCHEMA_VERSION, SCHEMA_VERSION.to_string()),
         (keys::CPSTAT_VERSION, env!("CARGO_PKG_VERSION").to_string()),
         (keys::ACCOUNT, account_id.to_string()),
-        (keys::SNAPSHOT_AT, snapshot_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        (
+            keys::SNAPSHOT_AT,
+            snapshot_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        ),
         (keys::COUNT_REPORTED, meta.count_reported.to_string()),
         (keys::USERS_WRITTEN, users.to_string()),
         (keys::PAGES, meta.pages.to_string()),
@@ -163,9 +197,18 @@ fn key_value_metadata(account_id: &str, snapshot_at: DateTime<Utc>, users: usize
 
 /// Writes a frame to `path` through a temporary file that does not end in
 /// `.parquet`, so a `**/*.parquet` glob never matches a partial file.
-pub fn write_parquet_atomically(path: &Path, frame: &mut DataFrame, metadata: Vec<KeyValue>) -> Result<()> {
-    let dir = path.parent().context("snapshot path has no parent folder")?;
-    let name = path.file_name().and_then(|n| n.to_str()).context("snapshot path has no file name")?;
+pub fn write_parquet_atomically(
+    path: &Path,
+    frame: &mut DataFrame,
+    metadata: Vec<KeyValue>,
+) -> Result<()> {
+    let dir = path
+        .parent()
+        .context("snapshot path has no parent folder")?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("snapshot path has no file name")?;
     let temp = tempfile::Builder::new()
         .prefix(&format!(".{name}.{}.", std::process::id()))
         .suffix(super::store::TEMP_SUFFIX)
@@ -180,11 +223,17 @@ pub fn write_parquet_atomically(path: &Path, frame: &mut DataFrame, metadata: Ve
         .with_context(|| format!("failed to write Parquet data for {}", path.display()))?;
     let mut file = temp.as_file();
     file.flush()?;
-    file.sync_all().with_context(|| format!("failed to sync {}", temp.path().display()))?;
+    file.sync_all()
+        .with_context(|| format!("failed to sync {}", temp.path().display()))?;
     super::store::restrict_file(temp.path())?;
     temp.persist_noclobber(path)
         .map_err(|e| e.error)
-        .with_context(|| format!("failed to move the finished file into place at {}", path.display()))?;
+        .with_context(|| {
+            format!(
+                "failed to move the finished file into place at {}",
+                path.display()
+            )
+        })?;
     sync_dir(dir);
     Ok(())
 }
@@ -207,7 +256,10 @@ pub fn remove_leftovers(dir: &Path) -> Result<usize> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') && name.ends_with(super::store::TEMP_SUFFIX) && !writer_is_running(&name) {
+        if name.starts_with('.')
+            && name.ends_with(super::store::TEMP_SUFFIX)
+            && !writer_is_running(&name)
+        {
             fs::remove_file(entry.path())
                 .with_context(|| format!("failed to remove leftover {}", entry.path().display()))?;
             tracing::info!(file = %entry.path().display(), "removed a temporary file left by an interrupted run");

@@ -15,7 +15,8 @@ pub type Row = BTreeMap<String, Field>;
 
 /// Reads every row of a Parquet file with the `parquet` crate.
 pub fn read_rows(path: &Path) -> Vec<Row> {
-    let reader = SerializedFileReader::new(File::open(path).expect("open parquet file")).expect("parquet footer");
+    let reader = SerializedFileReader::new(File::open(path).expect("open parquet file"))
+        .expect("parquet footer");
     reader
         .get_row_iter(None)
         .expect("row iterator")
@@ -25,7 +26,8 @@ pub fn read_rows(path: &Path) -> Vec<Row> {
 
 /// Reads a file's key-value metadata with the `parquet` crate.
 pub fn key_values(path: &Path) -> BTreeMap<String, String> {
-    let reader = SerializedFileReader::new(File::open(path).expect("open parquet file")).expect("parquet footer");
+    let reader = SerializedFileReader::new(File::open(path).expect("open parquet file"))
+        .expect("parquet footer");
     reader
         .metadata()
         .file_metadata()
@@ -38,7 +40,8 @@ pub fn key_values(path: &Path) -> BTreeMap<String, String> {
 
 /// Column names and their Parquet logical types, as the `parquet` crate sees them.
 pub fn column_types(path: &Path) -> Vec<(String, String)> {
-    let reader = SerializedFileReader::new(File::open(path).expect("open parquet file")).expect("parquet footer");
+    let reader = SerializedFileReader::new(File::open(path).expect("open parquet file"))
+        .expect("parquet footer");
     let schema = reader.metadata().file_metadata().schema_descr_ptr();
     schema
         .root_schema()
@@ -46,15 +49,25 @@ pub fn column_types(path: &Path) -> Vec<(String, String)> {
         .iter()
         .map(|field| {
             let info = field.get_basic_info();
-            let logical = info.logical_type_ref().map(|t| format!("{t:?}")).unwrap_or_else(|| "none".into());
-            let physical = if field.is_primitive() { format!("{:?}", field.get_physical_type()) } else { "group".into() };
+            let logical = info
+                .logical_type_ref()
+                .map(|t| format!("{t:?}"))
+                .unwrap_or_else(|| "none".into());
+            let physical = if field.is_primitive() {
+                format!("{:?}", field.get_physical_type())
+            } else {
+                "group".into()
+            };
             (field.name().to_string(), format!("{physical} {logical}"))
         })
         .collect()
 }
 
 pub fn text(row: &Row, column: &str) -> Option<String> {
-    match row.get(column).unwrap_or_else(|| panic!("column {column} missing")) {
+    match row
+        .get(column)
+        .unwrap_or_else(|| panic!("column {column} missing"))
+    {
         Field::Null => None,
         Field::Str(s) => Some(s.clone()),
         other => panic!("column {column} is {other:?}, not text"),
@@ -62,7 +75,10 @@ pub fn text(row: &Row, column: &str) -> Option<String> {
 }
 
 pub fn long(row: &Row, column: &str) -> Option<i64> {
-    match row.get(column).unwrap_or_else(|| panic!("column {column} missing")) {
+    match row
+        .get(column)
+        .unwrap_or_else(|| panic!("column {column} missing"))
+    {
         Field::Null => None,
         Field::Long(v) => Some(*v),
         other => panic!("column {column} is {other:?}, not Int64"),
@@ -70,7 +86,10 @@ pub fn long(row: &Row, column: &str) -> Option<i64> {
 }
 
 pub fn double(row: &Row, column: &str) -> Option<f64> {
-    match row.get(column).unwrap_or_else(|| panic!("column {column} missing")) {
+    match row
+        .get(column)
+        .unwrap_or_else(|| panic!("column {column} missing"))
+    {
         Field::Null => None,
         Field::Double(v) => Some(*v),
         other => panic!("column {column} is {other:?}, not Float64"),
@@ -78,7 +97,10 @@ pub fn double(row: &Row, column: &str) -> Option<f64> {
 }
 
 pub fn micros(row: &Row, column: &str) -> Option<i64> {
-    match row.get(column).unwrap_or_else(|| panic!("column {column} missing")) {
+    match row
+        .get(column)
+        .unwrap_or_else(|| panic!("column {column} missing"))
+    {
         Field::Null => None,
         Field::TimestampMicros(v) => Some(*v),
         other => panic!("column {column} is {other:?}, not a microsecond timestamp"),
@@ -93,9 +115,14 @@ pub fn groups(row: &Row) -> Option<Vec<(String, Option<String>)>> {
             list.elements()
                 .iter()
                 .map(|element| {
-                    let Field::Group(group) = element else { panic!("group element {element:?}") };
+                    let Field::Group(group) = element else {
+                        panic!("group element {element:?}")
+                    };
                     let fields: Row = group.clone().into_columns().into_iter().collect();
-                    (text(&fields, "id").expect("group id"), text(&fields, "name"))
+                    (
+                        text(&fields, "id").expect("group id"),
+                        text(&fields, "name"),
+                    )
                 })
                 .collect(),
         ),
@@ -108,7 +135,9 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(folder) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -124,5 +153,7 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Path of a file under `data/`.
 pub fn data_file(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data")
+        .join(name)
 }

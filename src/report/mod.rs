@@ -1,0 +1,216 @@
+//! Report sets: the analysis tables written as files, published atomically.
+//!
+//! A run writes `<out>/<YYYYMMDDTHHMMSSZ>/` and then points `<out>/latest`
+//! at it. Files are written with a `.part` suffix inside a hidden folder,
+//! synced, and only renamed to their final names once all of them are
+//! complete, so neither a crash nor a failed run leaves a partial `.parquet`
+//! file or changes what `latest` shows.
+
+pub mod csv;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use polars::prelude::{DataFrame, ParquetCompression, ParquetWriter};
+
+use crate::snapshot::store::{STEM_FORMAT, restrict_file};
+
+/// Name of the pointer to the newest complete report set.
+pub const LATEST: &str = "latest";
+const PART_SUFFIX: &str = ".part";
+
+/// Output formats of a report set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Parquet,
+    Csv,
+    Both,
+}
+
+impl Format {
+    fn parquet(self) -> bool {
+        matches!(self, Format::Parquet | Format::Both)
+    }
+
+    fn csv(self) -> bool {
+        matches!(self, Format::Csv | Format::Both)
+    }
+}
+
+/// Options of the CSV files.
+#[derive(Debug, Clone, Copy)]
+pub struct CsvOptions {
+    /// Start each file with a UTF-8 byte-order mark, so that spreadsheet
+    /// programs read æ, ø and å correctly.
+    pub bom: bool,
+}
+
+/// Writes a report set and publishes it as `latest`; returns its folder.
+pub fn publish(
+    out: &Path,
+    created_at: DateTime<Utc>,
+    tables: &mut [(String, DataFrame)],
+    format: Format,
+    csv_options: CsvOptions,
+) -> Result<PathBuf> {
+    create_private_dir(out)?;
+    remove_stale_work_dirs(out);
+    let work = out.join(format!(
+        ".{}.{}.tmp",
+        created_at.format(STEM_FORMAT),
+        std::process::id()
+    ));
+    create_private_dir(&work)?;
+    let written = write_tables(&work, tables, format, csv_options);
+    if let Err(error) = written {
+        let _ = fs::remove_dir_all(&work);
+        return Err(error);
+    }
+    let final_dir = free_set_dir(out, created_at);
+    fs::rename(&work, &final_dir).with_context(|| {
+        format!(
+            "failed to move the report set into place at {}",
+            final_dir.display()
+        )
+    })?;
+    finish_parts(&final_dir)?;
+    point_latest(out, &final_dir)?;
+    Ok(final_dir)
+}
+
+fn write_tables(
+    dir: &Path,
+    tables: &mut [(String, DataFrame)],
+    format: Format,
+    csv_options: CsvOptions,
+) -> Result<()> {
+    for (name, frame) in tables.iter_mut() {
+        if format.parquet() {
+            let path = dir.join(format!("{name}.parquet{PART_SUFFIX}"));
+            write_parquet(&path, frame)
+                .with_context(|| format!("failed to write table {name} to {}", path.display()))?;
+        }
+        if format.csv() {
+            let path = dir.join(format!("{name}.csv{PART_SUFFIX}"));
+            csv::write_safe_csv(&path, frame, csv_options)
+                .with_context(|| format!("failed to write table {name} to {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes one frame as Parquet, synced to disk.
+pub fn write_parquet(path: &Path, frame: &mut DataFrame) -> Result<()> {
+    let file = fs::File::create(path)?;
+    ParquetWriter::new(&file)
+        .with_compression(ParquetCompression::Zstd(None))
+        .finish(frame)?;
+    file.sync_all()?;
+    restrict_file(path)
+}
+
+/// Returns `<out>/<stamp>`, or `<out>/<stamp>-N` when runs share a second.
+fn free_set_dir(out: &Path, created_at: DateTime<Utc>) -> PathBuf {
+    let stem = created_at.format(STEM_FORMAT).to_string();
+    let mut candidate = out.join(&stem);
+    let mut n = 1;
+    while candidate.exists() {
+        candidate = out.join(format!("{stem}-{n}"));
+        n += 1;
+    }
+    candidate
+}
+
+/// Renames every `*.part` file in `dir` to its final name.
+fn finish_parts(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir)?.flatten() {
+        let path = entry.path();
+        if let Some(final_name) = path.to_str().and_then(|p| p.strip_suffix(PART_SUFFIX)) {
+            fs::rename(&path, final_name)
+                .with_context(|| format!("failed to rename {}", path.display()))?;
+        }
+    }
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Points `<out>/latest` at `set_dir` by renaming a new symbolic link over
+/// the old one, which readers see change in one step.
+fn point_latest(out: &Path, set_dir: &Path) -> Result<()> {
+    let latest = out.join(LATEST);
+    let target = set_dir.file_name().context("report folder has no name")?;
+    if latest.exists() && !latest.is_symlink() {
+        anyhow::bail!(crate::error::UsageError(format!(
+            "{} exists and is not a symbolic link made by cpstat; move it away and run again",
+            latest.display()
+        )));
+    }
+    let link = out.join(format!(".{LATEST}.{}.tmp", std::process::id()));
+    let _ = fs::remove_file(&link);
+    make_symlink(Path::new(target), &link)?;
+    fs::rename(&link, &latest).with_context(|| format!("failed to update {}", latest.display()))?;
+    sync_dir(out);
+    Ok(())
+}
+
+#[cfg(unix)]
+fn make_symlink(target: &Path, link: &Path) -> Result<()> {
+    std::os::unix::fs::symlink(target, link)
+        .with_context(|| format!("failed to create link {}", link.display()))
+}
+
+#[cfg(not(unix))]
+fn make_symlink(_target: &Path, link: &Path) -> Result<()> {
+    anyhow::bail!(
+        "publishing {} needs symbolic links, which this platform does not offer",
+        link.display()
+    )
+}
+
+/// Removes work folders of earlier runs that were interrupted.
+fn remove_stale_work_dirs(out: &Path) {
+    let Ok(entries) = fs::read_dir(out) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = stale_pid(&name) else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() && pid != std::process::id() {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        match removed {
+            Ok(()) => {
+                tracing::info!(path = %path.display(), "removed a leftover of an interrupted run")
+            }
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "failed to remove a leftover of an interrupted run")
+            }
+        }
+    }
+}
+
+/// Reads the process id from a work name `.<anything>.<pid>.tmp`.
+fn stale_pid(name: &str) -> Option<u32> {
+    let inner = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    inner.rsplit('.').next()?.parse().ok()
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    crate::snapshot::Store::new(dir).create_private_dir(dir)
+}
+
+fn sync_dir(dir: &Path) {
+    if let Err(error) = fs::File::open(dir).and_then(|d| d.sync_all()) {
+        tracing::debug!(dir = %dir.display(), %error, "could not sync the folder");
+    }
+}
