@@ -1,6 +1,7 @@
 //! cpstat: CyberPilot users-summary reports into Parquet snapshots, and the
 //! analysis of risk and click rates across them.
 
+pub mod analysis;
 pub mod api;
 pub mod cli;
 pub mod commands;

@@ -22,7 +22,10 @@ pub struct AnalyzeOutcome {
 
 pub fn run(args: &AnalyzeArgs, config: &ConfigFile, quiet: bool) -> Result<ExitKind> {
     let store_dir = resolve_store(&args.store, config);
-    let out = args.out.clone().unwrap_or_else(|| store_dir.join("reports"));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| store_dir.join("reports"));
     let params = resolve_params(args)?;
     let options = RunOptions {
         accounts: args.accounts.clone(),
@@ -59,12 +62,18 @@ fn resolve_params(args: &AnalyzeArgs) -> Result<AnalysisParams> {
     params.since = args.since;
     params.until = args.until;
     if let Some(every) = &args.every {
-        params.every = Some(every.parse().map_err(|e| usage(format!("invalid --every {every:?}: {e}")))?);
+        params.every = Some(
+            every
+                .parse()
+                .map_err(|e| usage(format!("invalid --every {every:?}: {e}")))?,
+        );
     }
     if let (Some(since), Some(until)) = (params.since, params.until)
         && since > until
     {
-        return Err(usage(format!("--since {since} is after --until {until}; swap them")));
+        return Err(usage(format!(
+            "--since {since} is after --until {until}; swap them"
+        )));
     }
     Ok(params)
 }
@@ -73,13 +82,16 @@ fn resolve_params(args: &AnalyzeArgs) -> Result<AnalysisParams> {
 fn parse_weights(text: &str) -> Result<RiskWeights> {
     let mut weights = RiskWeights::default();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, value) = part
-            .split_once('=')
-            .ok_or_else(|| usage(format!("invalid weight {part:?}: expected name=value, e.g. click=0.3")))?;
-        let value: f64 = value
-            .trim()
-            .parse()
-            .map_err(|_| usage(format!("invalid weight {part:?}: {value:?} is not a number")))?;
+        let (name, value) = part.split_once('=').ok_or_else(|| {
+            usage(format!(
+                "invalid weight {part:?}: expected name=value, e.g. click=0.3"
+            ))
+        })?;
+        let value: f64 = value.trim().parse().map_err(|_| {
+            usage(format!(
+                "invalid weight {part:?}: {value:?} is not a number"
+            ))
+        })?;
         let slot = match name.trim() {
             "click" => &mut weights.click,
             "submit" => &mut weights.submit,
@@ -94,13 +106,20 @@ fn parse_weights(text: &str) -> Result<RiskWeights> {
         };
         *slot = value;
     }
-    weights.validate().map_err(|e| usage(format!("invalid --weights {text:?}: {e}")))?;
+    weights
+        .validate()
+        .map_err(|e| usage(format!("invalid --weights {text:?}: {e}")))?;
     Ok(weights)
 }
 
 /// Reads the store, computes every table and publishes the report set.
 /// Nothing under `out` changes when any step fails.
-pub fn run_analysis(store: &Store, out: &Path, params: &AnalysisParams, options: &RunOptions) -> Result<AnalyzeOutcome> {
+pub fn run_analysis(
+    store: &Store,
+    out: &Path,
+    params: &AnalysisParams,
+    options: &RunOptions,
+) -> Result<AnalyzeOutcome> {
     let files = store.list(&options.accounts)?;
     if files.is_empty() {
         return Err(usage(format!(
@@ -110,14 +129,19 @@ pub fn run_analysis(store: &Store, out: &Path, params: &AnalysisParams, options:
         )));
     }
     let snapshots = Store::scan(&files)?;
-    let tables = analyze(snapshots.clone(), params).context("failed to compute the report tables")?;
-    let summary = summarize(snapshots.clone(), &tables, params).context("failed to summarise the analysis")?;
+    let tables =
+        analyze(snapshots.clone(), params).context("failed to compute the report tables")?;
+    let summary = summarize(snapshots.clone(), &tables, params)
+        .context("failed to summarise the analysis")?;
     let mut named = named_tables(tables);
     let queried = crate::query::run_shipped_queries(snapshots, &named)?;
     named.extend(queried);
     let report_dir = publish(out, Utc::now(), &mut named, options.format, options.csv)?;
     tracing::info!(dir = %report_dir.display(), "wrote report set");
-    Ok(AnalyzeOutcome { report_dir, summary })
+    Ok(AnalyzeOutcome {
+        report_dir,
+        summary,
+    })
 }
 
 fn account_filter_text(accounts: &[String]) -> String {

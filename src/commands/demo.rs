@@ -9,14 +9,19 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use chrono::{NaiveTime, TimeZone, Utc};
 
+use crate::analysis::{AnalysisParams, render_summary};
 use crate::api::auth::Credentials;
 use crate::api::fetch::NoProgress;
 use crate::api::{ClientOptions, FetchOptions};
 use crate::cli::DemoArgs;
 use crate::error::{ExitKind, usage};
 use crate::mock::{DEFAULT_TOKEN, MockApi, MockOptions, OrgConfig, Organisation};
+use crate::report::{CsvOptions, Format};
 use crate::secret::Secret;
 use crate::settings::{AccountSettings, FetchSettings};
+use crate::snapshot::Store;
+
+use super::analyze::{RunOptions, run_analysis};
 
 /// Marks a folder as made by `cpstat demo`, so a rerun may replace it.
 const MARKER: &str = ".cpstat-demo";
@@ -60,8 +65,29 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<ExitKind> {
         }
     }
     mock.shutdown().await;
+
+    let reports = store.join("reports");
+    let options = RunOptions {
+        accounts: Vec::new(),
+        format: Format::Both,
+        csv: CsvOptions { bom: true },
+    };
+    let outcome = tokio::task::block_in_place(|| {
+        run_analysis(
+            &Store::new(&store),
+            &reports,
+            &AnalysisParams::default(),
+            &options,
+        )
+    })?;
     if !quiet {
-        println!("\nsnapshot store: {}", store.display());
+        println!("\n{}", render_summary(&outcome.summary));
+        println!("snapshot store: {}", store.display());
+        println!("report tables:  {}", outcome.report_dir.display());
+        println!(
+            "\nnext: cpstat query \"SELECT * FROM group_rates WHERE dimension = 'department' ORDER BY account_id, rank\" --store {}",
+            store.display()
+        );
     }
     Ok(ExitKind::Success)
 }

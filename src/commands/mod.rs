@@ -1,5 +1,6 @@
 //! One module per subcommand, each with a `run` function.
 
+pub mod analyze;
 pub mod demo;
 pub mod fetch;
 pub mod mock_api;
@@ -18,7 +19,7 @@ pub async fn run(cli: Cli) -> Result<ExitKind> {
     match &cli.command {
         Command::Fetch(args) => fetch::run(args, &config()?, cli.quiet).await,
         Command::Snapshots(args) => snapshots::run(args, &config()?),
-        Command::Analyze(_) => unimplemented!(),
+        Command::Analyze(args) => analyze::run(args, &config()?, cli.quiet),
         Command::Query(args) => query::run(args, &config()?),
         Command::Demo(args) => demo::run(args, cli.quiet).await,
         Command::MockApi(args) => mock_api::run(args).await,

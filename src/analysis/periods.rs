@@ -1,0 +1,224 @@
+//! Periods between snapshots, and the change of each user's derived counters
+//! within a period.
+
+use polars::prelude::*;
+
+use super::params::{AnalysisParams, Every};
+use super::prepare::PreparedSnapshots;
+use super::{join_args, over};
+
+/// Builds the periods of each account: `account_id`, `period_start` and
+/// `period_end`, sorted by account and time.
+///
+/// Without `every`, a period runs from one snapshot to the next. With
+/// `every`, only the last snapshot of each calendar day, ISO week (from
+/// Monday) or calendar month in UTC is kept, and a period runs from one kept
+/// snapshot to the next. Calendar periods without a snapshot are skipped, so
+/// a period can span several calendar periods.
+pub fn snapshot_periods(
+    prepared: &PreparedSnapshots,
+    params: &AnalysisParams,
+) -> anyhow::Result<DataFrame> {
+    params.validate()?;
+    Ok(periods(prepared.lazy(), params.every).collect()?)
+}
+
+pub(crate) fn periods(frame: LazyFrame, every: Option<Every>) -> LazyFrame {
+    let snapshots = frame
+        .select([col("account_id"), col("snapshot_at")])
+        .unique_generic(None, UniqueKeepStrategy::Any);
+    let retained = match every {
+        None => snapshots,
+        Some(every) => {
+            let bucket = col("snapshot_at")
+                .dt()
+                .truncate(lit(every.polars_duration()));
+            snapshots
+                .group_by([col("account_id"), bucket.alias("calendar_period")])
+                .agg([col("snapshot_at").max()])
+                .select([col("account_id"), col("snapshot_at")])
+        }
+    };
+    let previous = over(col("snapshot_at").shift(lit(1)), &["account_id"]);
+    retained
+        .sort(
+            ["account_id", "snapshot_at"],
+            SortMultipleOptions::default(),
+        )
+        .with_column(previous.alias("period_start"))
+        .filter(col("period_start").is_not_null())
+        .select([
+            col("account_id"),
+            col("period_start"),
+            col("snapshot_at").alias("period_end"),
+        ])
+}
+
+/// Counters whose per-period change is computed.
+const DELTA_COUNTERS: [&str; 3] = ["sent", "clicked", "submitted"];
+
+/// Collects one row per account, period and user present at either end.
+///
+/// `frame` contains prepared rows with `department_key`. The columns are the
+/// period keys, `user_id`, `in_start`, `in_end`, `start_key`, `end_key`,
+/// `moved` (present at both ends with different department keys), `reset`,
+/// `delta_sent`, `delta_clicked`, `delta_submitted` (null unless present at
+/// both ends) and the end values of `enrolled`, `not_completed` and
+/// `score_clamped`.
+///
+/// The result is collected because the trend reads it twice, once per end
+/// of the period, and because it keeps the plans built on it shallow.
+pub(crate) fn user_changes(frame: LazyFrame, every: Option<Every>) -> PolarsResult<LazyFrame> {
+    let periods = periods(frame.clone(), every);
+    let start = period_side(&frame, &periods, "start", vec![]);
+    let end_extra = ["enrolled", "not_completed", "score_clamped"]
+        .map(col)
+        .to_vec();
+    let end = period_side(&frame, &periods, "end", end_extra);
+    let on = ["account_id", "period_start", "period_end", "user_id"].map(col);
+    let both = col("in_start").and(col("in_end"));
+    let changes = start
+        .join(end, on.clone(), on, join_args(JoinType::Full))
+        .with_columns([
+            col("in_start").fill_null(lit(false)),
+            col("in_end").fill_null(lit(false)),
+        ])
+        .with_columns(DELTA_COUNTERS.map(|name| delta(name, both.clone())))
+        .with_columns([
+            both.clone()
+                .and(col("start_key").neq(col("end_key")))
+                .alias("moved"),
+            both.and(any_reset()).alias("reset"),
+        ])
+        .collect()?;
+    Ok(changes.lazy())
+}
+
+/// Selects the rows of the snapshot at one end (`start` or `end`) of each
+/// period, with the counters renamed `{side}_sent` and so on.
+fn period_side(frame: &LazyFrame, periods: &LazyFrame, side: &str, extra: Vec<Expr>) -> LazyFrame {
+    let time = format!("period_{side}");
+    let mut columns = vec![
+        col("account_id"),
+        col("period_start"),
+        col("period_end"),
+        col("user_id"),
+        col("department_key").alias(format!("{side}_key")),
+        lit(true).alias(format!("in_{side}")),
+    ];
+    columns.extend(DELTA_COUNTERS.map(|name| col(name).alias(format!("{side}_{name}"))));
+    columns.extend(extra);
+    periods
+        .clone()
+        .join(
+            frame.clone(),
+            [col("account_id"), col(&time)],
+            [col("account_id"), col("snapshot_at")],
+            join_args(JoinType::Inner),
+        )
+        .select(columns)
+}
+
+/// Builds `delta_{name}`: the end value minus the start value, or the end
+/// value when the counter went down, which means it was reset.
+fn delta(name: &str, both: Expr) -> Expr {
+    let start = col(format!("start_{name}"));
+    let end = col(format!("end_{name}"));
+    let change = when(end.clone().lt(start.clone()))
+        .then(end.clone())
+        .otherwise(end - start);
+    when(both)
+        .then(change)
+        .otherwise(lit(NULL).cast(DataType::Int64))
+        .alias(format!("delta_{name}"))
+}
+
+fn any_reset() -> Expr {
+    let went_down = |name: &str| col(format!("end_{name}")).lt(col(format!("start_{name}")));
+    went_down("sent")
+        .or(went_down("clicked"))
+        .or(went_down("submitted"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::test_support::*;
+
+    // 2025-03-03 and 2025-03-10 are Mondays.
+    const TIMES: [&str; 6] = [
+        "2025-03-03T08:00:00Z",
+        "2025-03-05T08:00:00Z",
+        "2025-03-09T23:00:00Z",
+        "2025-03-10T01:00:00Z",
+        "2025-03-18T08:00:00Z",
+        "2025-04-02T08:00:00Z",
+    ];
+
+    /// Returns the periods of account "a" as (start, end) RFC 3339 pairs.
+    fn period_bounds(every: Option<Every>) -> Vec<(String, String)> {
+        let mut rows: Vec<UserRow> = TIMES.iter().map(|at| user("a", at, "u1")).collect();
+        rows.push(user("b", TIMES[0], "u1"));
+        let params = AnalysisParams {
+            every,
+            ..AnalysisParams::default()
+        };
+        let table = snapshot_periods(&prepared(&rows, &params), &params).unwrap();
+        let format = "%Y-%m-%dT%H:%M:%SZ";
+        let text = table
+            .lazy()
+            .select([
+                col("account_id"),
+                col("period_start").dt().to_string(format),
+                col("period_end").dt().to_string(format),
+            ])
+            .collect()
+            .unwrap();
+        assert!(
+            strings(&text, "account_id")
+                .iter()
+                .all(|a| a.as_deref() == Some("a")),
+            "account b has one snapshot and no period"
+        );
+        let starts = strings(&text, "period_start");
+        let ends = strings(&text, "period_end");
+        starts
+            .into_iter()
+            .zip(ends)
+            .map(|(start, end)| (start.unwrap(), end.unwrap()))
+            .collect()
+    }
+
+    fn pair(start: usize, end: usize) -> (String, String) {
+        (TIMES[start].to_owned(), TIMES[end].to_owned())
+    }
+
+    #[test]
+    fn consecutive_snapshots_without_every() {
+        let expected: Vec<_> = (0..5).map(|i| pair(i, i + 1)).collect();
+        assert_eq!(period_bounds(None), expected);
+    }
+
+    #[test]
+    fn every_day_keeps_last_per_day() {
+        // Every snapshot is on a different day.
+        let expected: Vec<_> = (0..5).map(|i| pair(i, i + 1)).collect();
+        assert_eq!(period_bounds(Some(Every::Day)), expected);
+    }
+
+    #[test]
+    fn every_week_uses_iso_weeks() {
+        // Weeks from Monday: 03-03..03-09 keeps Sunday 23:00, 03-10..03-16 keeps
+        // Monday 01:00, then 03-18 and 04-02 are alone in their weeks.
+        assert_eq!(
+            period_bounds(Some(Every::Week)),
+            [pair(2, 3), pair(3, 4), pair(4, 5)]
+        );
+    }
+
+    #[test]
+    fn every_month_uses_calendar_months() {
+        // March keeps 03-18, April keeps 04-02.
+        assert_eq!(period_bounds(Some(Every::Month)), [pair(4, 5)]);
+    }
+}

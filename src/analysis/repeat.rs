@@ -1,0 +1,197 @@
+//! Users whose click count rose in several periods.
+
+use polars::prelude::*;
+
+use super::params::AnalysisParams;
+use super::periods::user_changes;
+use super::prepare::PreparedSnapshots;
+use super::{join_args, over};
+
+/// Minimum number of periods with new clicks that makes a repeat clicker.
+pub const MIN_REPEAT_PERIODS: i64 = 2;
+
+/// Columns of the `repeat_clickers` table, in order.
+pub const REPEAT_COLUMNS: [&str; 12] = [
+    "account_id",
+    "user_id",
+    "email",
+    "name",
+    "department",
+    "branch_name",
+    "manager",
+    "country",
+    "last_seen_at",
+    "periods_with_clicks",
+    "clicks_gained",
+    "click_periods",
+];
+
+/// Format of the period bounds in `click_periods` (RFC 3339 in UTC).
+const PERIOD_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
+
+/// Builds the `repeat_clickers` table: users present at both ends of at least
+/// [`MIN_REPEAT_PERIODS`] periods in which their derived click count rose,
+/// with identity and department from their latest snapshot in range. Sorted
+/// by account, then most periods and clicks first.
+pub fn repeat_clickers(
+    prepared: &PreparedSnapshots,
+    params: &AnalysisParams,
+) -> anyhow::Result<DataFrame> {
+    params.validate()?;
+    let frame = prepared.lazy();
+    let per_user = rising_periods_per_user(user_changes(frame.clone(), params.every)?);
+
+    let on = [col("account_id"), col("user_id")];
+    let semi = JoinArgs::new(JoinType::Semi);
+    let members = frame.join(per_user.clone(), on.clone(), on.clone(), semi);
+    let identity = latest_identity(members);
+
+    let sort_columns = [
+        "account_id",
+        "periods_with_clicks",
+        "clicks_gained",
+        "user_id",
+    ];
+    let descending = [false, true, true, false];
+    let order = SortMultipleOptions::default().with_order_descending_multi(descending);
+    let table = per_user
+        .join(identity, on.clone(), on, join_args(JoinType::Left))
+        .select(REPEAT_COLUMNS.map(col))
+        .sort(sort_columns, order)
+        .collect()?;
+    Ok(table)
+}
+
+/// Aggregates, per user with at least [`MIN_REPEAT_PERIODS`] rising
+/// periods, the number of those periods, the clicks gained and their labels.
+fn rising_periods_per_user(changes: LazyFrame) -> LazyFrame {
+    // Dropping the other users before the aggregation keeps the text
+    // formatting to the repeat clickers.
+    let rising_periods = over(len(), &["account_id", "user_id"]);
+    let by_time = SortMultipleOptions::default();
+    changes
+        .filter(col("delta_clicked").gt(lit(0i64)))
+        .filter(rising_periods.gt_eq(lit(MIN_REPEAT_PERIODS)))
+        .with_column(period_label())
+        .group_by([col("account_id"), col("user_id")])
+        .agg([
+            len().cast(DataType::Int64).alias("periods_with_clicks"),
+            col("delta_clicked").sum().alias("clicks_gained"),
+            col("period_label")
+                .sort_by([col("period_end")], by_time)
+                .str()
+                .join("; ", true)
+                .alias("click_periods"),
+        ])
+}
+
+/// Builds the label `start/end` of a period, in RFC 3339 UTC times.
+fn period_label() -> Expr {
+    let start = col("period_start").dt().to_string(PERIOD_TIME_FORMAT);
+    let end = col("period_end").dt().to_string(PERIOD_TIME_FORMAT);
+    concat_str([start, lit("/"), end], "", false).alias("period_label")
+}
+
+/// Selects each user's identity from their latest snapshot in range.
+fn latest_identity(frame: LazyFrame) -> LazyFrame {
+    let latest = over(col("snapshot_at").max(), &["account_id", "user_id"]);
+    frame.filter(col("snapshot_at").eq(latest)).select([
+        col("account_id"),
+        col("user_id"),
+        col("email"),
+        col("name"),
+        col("department_display").alias("department"),
+        col("branch_name"),
+        col("manager"),
+        col("country"),
+        col("snapshot_at").alias("last_seen_at"),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::params::Every;
+    use crate::analysis::test_support::*;
+
+    const T: [&str; 4] = [
+        "2025-03-03T08:00:00Z",
+        "2025-03-10T08:00:00Z",
+        "2025-03-17T08:00:00Z",
+        "2025-03-24T08:00:00Z",
+    ];
+
+    /// Adds one row per snapshot for `id` with the given clicks out of 10 emails;
+    /// `None` leaves the user out of that snapshot.
+    fn history(rows: &mut Vec<UserRow>, id: &str, clicks: [Option<i64>; 4]) {
+        for (at, clicked) in T.iter().zip(clicks) {
+            if let Some(clicked) = clicked {
+                rows.push(user("a", at, id).dept("Sales").phishing(10, clicked, 0));
+            }
+        }
+    }
+
+    fn clickers(rows: &[UserRow], params: &AnalysisParams) -> DataFrame {
+        repeat_clickers(&prepared(rows, params), params).unwrap()
+    }
+
+    fn sample_rows() -> Vec<UserRow> {
+        let mut rows = Vec::new();
+        // Rises in periods 1 and 3: 0 → 1 → 1 → 3.
+        history(&mut rows, "u1", [Some(0), Some(1), Some(1), Some(3)]);
+        // One rise only.
+        history(&mut rows, "u2", [Some(0), Some(2), Some(2), Some(2)]);
+        // 5 → 1 is a reset, so 1 click counts; then 1 → 2.
+        history(&mut rows, "u3", [Some(5), Some(1), Some(2), Some(2)]);
+        // Absent at T3, so only the first period is compared.
+        history(&mut rows, "u4", [Some(0), Some(1), None, Some(3)]);
+        rows
+    }
+
+    #[test]
+    fn repeat_clickers_need_two_periods() {
+        let mut rows = sample_rows();
+        // u1 moved to IT in the latest snapshot.
+        let last = rows
+            .iter()
+            .position(|r| r.user == "u1" && r.at == T[3])
+            .unwrap();
+        rows[last] = rows[last].clone().dept("IT");
+        let table = clickers(&rows, &AnalysisParams::default());
+
+        assert_eq!(
+            strings(&table, "user_id"),
+            [Some("u1".into()), Some("u3".into())]
+        );
+        assert_eq!(ints(&table, "periods_with_clicks"), [Some(2), Some(2)]);
+        // u1: 1 + 2 = 3 clicks; u3: 1 (reset) + 1 = 2 clicks.
+        assert_eq!(ints(&table, "clicks_gained"), [Some(3), Some(2)]);
+        assert_eq!(strings(&table, "department")[0].as_deref(), Some("IT"));
+        assert_eq!(
+            strings(&table, "email")[0].as_deref(),
+            Some("u1@example.com")
+        );
+        assert_eq!(
+            strings(&table, "click_periods")[0].as_deref(),
+            Some(
+                "2025-03-03T08:00:00Z/2025-03-10T08:00:00Z; 2025-03-17T08:00:00Z/2025-03-24T08:00:00Z"
+            )
+        );
+        let names: Vec<&str> = table
+            .get_column_names()
+            .iter()
+            .map(|n| n.as_str())
+            .collect();
+        assert_eq!(names, REPEAT_COLUMNS);
+    }
+
+    #[test]
+    fn monthly_periods_need_two_months() {
+        // All four snapshots fall in March, so there is no monthly period at all.
+        let params = AnalysisParams {
+            every: Some(Every::Month),
+            ..AnalysisParams::default()
+        };
+        assert_eq!(clickers(&sample_rows(), &params).height(), 0);
+    }
+}
