@@ -191,7 +191,7 @@ impl ApiClient {
             return Ok(Attempt::Renewed);
         }
         if status.is_success() {
-            return Ok(read_page(response, account, page).await?);
+            return read_page(response, account, page).await;
         }
         status_outcome(response, account, page).await
     }
