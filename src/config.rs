@@ -2,7 +2,7 @@
 //!
 //! The file names defaults (store, API base URL, authentication URL) and any
 //! number of accounts, each with its own credential source. Secrets are never
-//! written into it: an account names a file that holds its token or password.
+//! written into it. An account names a file that contains its token or password.
 
 use std::path::{Path, PathBuf};
 
@@ -47,8 +47,8 @@ pub struct ConfigFile {
     /// Accounts in the order they are listed.
     #[serde(default)]
     pub accounts: Vec<AccountEntry>,
-    /// Where the file was read from; relative paths in it resolve against
-    /// its directory.
+    /// The file's own path. Relative paths in the file resolve against its
+    /// directory.
     #[serde(skip)]
     pub path: Option<PathBuf>,
 }
@@ -169,7 +169,7 @@ impl ConfigFile {
     }
 }
 
-/// Rejects `token = ...` and `password = ...` keys with a message that says
+/// Rejects `token = ...` and `password = ...` keys with a message that names
 /// where the secret belongs, before serde would call them unknown fields.
 fn reject_inline_secrets(text: &str) -> Result<(), String> {
     for (number, line) in text.lines().enumerate() {

@@ -49,7 +49,7 @@ pub trait Classify {
     fn exit_kind(&self) -> ExitKind;
 }
 
-/// A usage or configuration error with a message that says what to do.
+/// A usage or configuration error with a message that tells what to do.
 #[derive(Debug)]
 pub struct UsageError(pub String);
 

@@ -13,13 +13,13 @@ use polars::sql::SQLContext;
 pub const SHIPPED_QUERIES: &[(&str, &str)] =
     include!(concat!(env!("OUT_DIR"), "/shipped_queries.rs"));
 
-/// Each account's newest snapshot.
+/// Filters the snapshots to each account's newest one.
 pub fn latest(snapshots: LazyFrame) -> PolarsResult<LazyFrame> {
     let newest = col("snapshot_at").max().over([col("account_id")])?;
     Ok(snapshots.filter(col("snapshot_at").eq(newest)))
 }
 
-/// A SQL context with `snapshots`, `latest` and the given tables.
+/// Builds a SQL context with `snapshots`, `latest` and the given tables.
 pub fn context(snapshots: LazyFrame, tables: &[(String, DataFrame)]) -> Result<SQLContext> {
     let context = SQLContext::new();
     context.register("snapshots", snapshots.clone());

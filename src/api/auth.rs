@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use super::ApiError;
 use crate::secret::Secret;
 
-/// Where bearer tokens come from.
+/// The source of bearer tokens.
 #[derive(Debug, Clone)]
 pub enum Credentials {
     /// A token obtained elsewhere; it cannot be renewed.
@@ -60,7 +60,7 @@ impl TokenProvider {
         }
     }
 
-    /// Whether a rejected token can be replaced by a new one.
+    /// Returns whether a rejected token can be replaced by a new one.
     pub fn can_renew(&self) -> bool {
         matches!(self.credentials, Credentials::PasswordGrant { .. })
     }

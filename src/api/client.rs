@@ -49,7 +49,7 @@ pub struct ApiClient {
     retries: Arc<AtomicU64>,
 }
 
-/// What one attempt at a page came to.
+/// The outcome of one attempt at a page.
 enum Attempt {
     Done(Page),
     Retry {

@@ -21,7 +21,7 @@ pub struct Page {
     pub users: Vec<UserRecord>,
 }
 
-/// Why a response body is not a valid page.
+/// The reason a response body is not a valid page.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DecodeError {
     #[error("response is not JSON ({reason}); it starts with {preview:?}")]

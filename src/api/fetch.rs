@@ -2,7 +2,7 @@
 //!
 //! The first page is fetched alone to learn `count` and how many users the
 //! server really returns per page. The remaining pages are then fetched
-//! concurrently, each planned from where the previous data ended: a page that
+//! concurrently, each planned from where the previous data ended. A page that
 //! returns fewer users than planned gets a follow-up request for the rest, so
 //! the offsets advance by what the server returned, never by what was asked.
 //!
@@ -60,7 +60,7 @@ pub struct FetchOutcome {
     pub rounds: u32,
     /// Whether the unique users equal the reported count.
     pub complete: bool,
-    /// What made rounds inconsistent, one entry per rejected round.
+    /// The reasons rounds were rejected, one entry per rejected round.
     pub notes: Vec<String>,
     pub duration: Duration,
 }
@@ -236,7 +236,7 @@ fn follow_up(page: PageRef, fetched: &Page, step: u64) -> Option<PageRef> {
     })
 }
 
-/// Deduplicates a round by user id, in page order, and says what, if
+/// Deduplicates a round by user id, in page order, and describes what, if
 /// anything, makes it inconsistent.
 fn assemble(round: &Round) -> (Vec<UserRecord>, u64, Option<String>) {
     let mut seen = HashSet::new();

@@ -48,7 +48,8 @@ impl RetryPolicy {
     }
 }
 
-/// A value in [0, 1) that differs between calls; no cryptographic quality.
+/// Returns a value in [0, 1) that differs between calls. It has no
+/// cryptographic quality.
 fn jitter_fraction() -> f64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static STATE: AtomicU64 = AtomicU64::new(0);
@@ -63,7 +64,7 @@ fn jitter_fraction() -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// How a `Retry-After` header value was understood.
+/// The meaning of a `Retry-After` header value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RetryAfter {
     /// Wait this long; a date in the past gives zero.

@@ -14,7 +14,7 @@ use crate::report::{CsvOptions, publish};
 use crate::settings::resolve_store;
 use crate::snapshot::Store;
 
-/// Where a finished analysis was written and what it found.
+/// The report folder of a finished analysis and its summary.
 pub struct AnalyzeOutcome {
     pub report_dir: PathBuf,
     pub summary: Summary,
@@ -152,7 +152,7 @@ fn account_filter_text(accounts: &[String]) -> String {
     }
 }
 
-/// The four report tables with their file names.
+/// Pairs the four report tables with their file names.
 pub fn named_tables(tables: ReportTables) -> Vec<(String, DataFrame)> {
     vec![
         ("user_risk".to_string(), tables.user_risk),

@@ -74,7 +74,7 @@ pub async fn fetch_and_write(
     Ok((outcome, path))
 }
 
-/// The one-line result of a fetch.
+/// Formats the one-line result of a fetch.
 pub fn summary_line(account: &str, outcome: &FetchOutcome, path: &std::path::Path) -> String {
     let partial = if outcome.complete {
         String::new()

@@ -1,9 +1,9 @@
 //! CSV that spreadsheet programs open safely.
 //!
-//! RFC 4180 quoting, an optional UTF-8 byte-order mark, and a guard against
-//! formula injection: a text cell that starts with `=`, `+`, `-`, `@`, a tab
-//! or a carriage return gets a leading `'`, so it is shown as text instead of
-//! being run as a formula. Numeric columns are written unchanged.
+//! The files use RFC 4180 quoting and an optional UTF-8 byte-order mark. A
+//! text cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return
+//! gets a leading `'`, so a spreadsheet shows it as text instead of running
+//! it as a formula. Numeric columns are written unchanged.
 
 use std::borrow::Cow;
 use std::fs::File;

@@ -1,10 +1,10 @@
 //! Report sets: the analysis tables written as files, published atomically.
 //!
 //! A run writes `<out>/<YYYYMMDDTHHMMSSZ>/` and then points `<out>/latest`
-//! at it. Files are written with a `.part` suffix inside a hidden folder,
-//! synced, and only renamed to their final names once all of them are
-//! complete, so neither a crash nor a failed run leaves a partial `.parquet`
-//! file or changes what `latest` shows.
+//! at it. Files are written with a `.part` suffix inside a hidden folder and
+//! synced. They get their final names only once all of them are complete, so
+//! neither a crash nor a failed run leaves a partial `.parquet` file or
+//! changes what `latest` shows.
 
 pub mod csv;
 

@@ -37,12 +37,12 @@ pub const COLUMNS: [&str; 27] = [
     "average_score",
 ];
 
-/// The UTC microsecond timestamp type of `snapshot_at` and `user_created`.
+/// Returns the UTC microsecond timestamp type of `snapshot_at` and `user_created`.
 pub fn timestamp_type() -> DataType {
     DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
 }
 
-/// The type of the `groups` column: a list of `{id, name}` structs.
+/// Returns the type of the `groups` column, a list of `{id, name}` structs.
 pub fn groups_type() -> DataType {
     DataType::List(Box::new(group_struct_type()))
 }
@@ -54,7 +54,7 @@ pub fn group_struct_type() -> DataType {
     ])
 }
 
-/// The full schema of a snapshot file, `extra` last.
+/// Returns the full schema of a snapshot file, with `extra` last.
 pub fn snapshot_schema() -> Schema {
     let mut schema = Schema::default();
     for name in COLUMNS {

@@ -29,7 +29,7 @@ pub struct SnapshotMeta {
     /// Missing users when a partial snapshot was allowed, else 0.
     pub shortfall: i64,
     pub notes: Vec<String>,
-    /// Where the data came from, e.g. `api` or `generator`.
+    /// The data's origin, e.g. `api` or `generator`.
     pub source: String,
 }
 
