@@ -356,3 +356,27 @@ async fn password_grant_renews_expired_token() {
         "one token at the start, one after the 401"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_value_names_field_user_page() {
+    let mut entries = org(30).users_at(0);
+    entries[23]["linksClicked"] = serde_json::json!("lots");
+    let id = entries[23]["user"]["id"].to_string();
+    let options = MockOptions {
+        fixture: Some(entries),
+        ..MockOptions::default()
+    };
+    let mock = start(30, options).await;
+    let store = tempfile::tempdir().unwrap();
+    let error = fetch(&mock, store.path(), 10, 1).await.unwrap_err();
+    let message = format!("{error:#}");
+    assert!(message.contains("`linksClicked`"), "{message}");
+    assert!(message.contains(&format!("user {id}")), "{message}");
+    assert!(message.contains("page skip=20 take=10"), "{message}");
+    assert_eq!(
+        mock.users_summary_requests(),
+        3,
+        "a value error is not retried"
+    );
+    assert!(parquet_files(store.path()).is_empty());
+}
