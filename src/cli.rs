@@ -86,6 +86,9 @@ pub enum Command {
     /// Serve the mock API on loopback, for development and benchmarks.
     #[command(hide = true)]
     MockApi(MockApiArgs),
+    /// Write a large synthetic store directly, without HTTP, for benchmarks.
+    #[command(hide = true, after_help = GEN_HELP)]
+    Gen(GenArgs),
 }
 
 const FETCH_HELP: &str = "\
@@ -112,6 +115,10 @@ const QUERY_HELP: &str = "\
 Examples:
   cpstat query \"SELECT department, COUNT(*) AS users FROM latest GROUP BY department\"
   cpstat query queries/overdue_by_manager.sql --out overdue.csv";
+
+const GEN_HELP: &str = "\
+Example:
+  cpstat gen --users 100000 --snapshots 365 --every 1d --out /tmp/big-store";
 
 const DEMO_HELP: &str = "\
 Example:
@@ -375,4 +382,41 @@ fn parse_date_or_time(
         return Ok(time.expect("a valid time of day").and_utc());
     }
     parse_time(text).map_err(|_| format!("{text:?} is not a date (2026-01-31) or an RFC 3339 time"))
+}
+
+/// Arguments of `cpstat gen`.
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Users per account on the first simulated day.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub users: u64,
+
+    /// Snapshots per account.
+    #[arg(long, default_value_t = 52, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub snapshots: u32,
+
+    /// Time between snapshots: 1d or 1w.
+    #[arg(long, default_value = "1w", value_parser = parse_gen_every)]
+    pub every: u32,
+
+    /// Accounts, each its own organisation.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub accounts: u64,
+
+    /// Seed of the simulated organisations.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+
+    /// Store folder to write; it must not contain snapshots yet.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// Parses `1d` or `1w` into days.
+fn parse_gen_every(text: &str) -> Result<u32, String> {
+    match text.trim() {
+        "1d" => Ok(1),
+        "1w" => Ok(7),
+        other => Err(format!("{other:?} is not a generator period: use 1d or 1w")),
+    }
 }

@@ -380,3 +380,58 @@ async fn undecodable_value_names_field_user_page() {
     );
     assert!(parquet_files(store.path()).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_store_equals_fetched_store() {
+    use cpstat::generate::{GenerateOptions, generate, organisation, snapshot_time};
+    let options = GenerateOptions {
+        users: 150,
+        snapshots: 3,
+        every_days: 7,
+        accounts: 2,
+        seed: 5,
+        first_day: 28,
+    };
+    let generated = tempfile::tempdir().unwrap();
+    let summary = generate(generated.path(), &options).unwrap();
+    assert_eq!(summary.files, 6);
+
+    let fetched = tempfile::tempdir().unwrap();
+    for index in 0..options.accounts {
+        let org = organisation(&options, index);
+        let mock = MockApi::start(MockOptions::default(), vec![org.clone()])
+            .await
+            .unwrap();
+        for snapshot in 0..options.snapshots {
+            let day = options.first_day + snapshot * options.every_days;
+            mock.set_day(day);
+            let mut settings = settings(&mock, fetched.path(), 40, 4);
+            settings.account.id = org.account_id().to_string();
+            settings.snapshot_at = Some(snapshot_time(&org, day));
+            fetch_and_write(&settings, &NoProgress).await.unwrap();
+        }
+    }
+    let generated_files = parquet_files(generated.path());
+    let fetched_files = parquet_files(fetched.path());
+    assert_eq!(generated_files.len(), 6);
+    let relative = |root: &Path, files: &[PathBuf]| -> Vec<PathBuf> {
+        files
+            .iter()
+            .map(|f| f.strip_prefix(root).unwrap().to_path_buf())
+            .collect()
+    };
+    assert_eq!(
+        relative(generated.path(), &generated_files),
+        relative(fetched.path(), &fetched_files)
+    );
+    for (generated_file, fetched_file) in generated_files.iter().zip(&fetched_files) {
+        let (a, b) = (read_rows(generated_file), read_rows(fetched_file));
+        assert!(!a.is_empty());
+        assert_eq!(
+            a,
+            b,
+            "{} differs from the fetched snapshot",
+            generated_file.display()
+        );
+    }
+}

@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod demo;
 pub mod fetch;
+pub mod generate;
 pub mod mock_api;
 pub mod query;
 pub mod snapshots;
@@ -23,5 +24,6 @@ pub async fn run(cli: Cli) -> Result<ExitKind> {
         Command::Query(args) => query::run(args, &config()?),
         Command::Demo(args) => demo::run(args, cli.quiet).await,
         Command::MockApi(args) => mock_api::run(args).await,
+        Command::Gen(args) => generate::run(args, cli.quiet),
     }
 }
