@@ -73,6 +73,7 @@ pub enum Command {
     #[command(after_help = FETCH_HELP)]
     Fetch(FetchArgs),
     /// List the snapshots in the store.
+    #[command(after_help = SNAPSHOTS_HELP)]
     Snapshots(SnapshotsArgs),
     /// Compute risk scores, click-rate rankings and department trends from the store.
     #[command(after_help = ANALYZE_HELP)]
@@ -119,6 +120,13 @@ Examples:
 const GEN_HELP: &str = "\
 Example:
   cpstat gen --users 100000 --snapshots 365 --every 1d --out /tmp/big-store";
+
+const SNAPSHOTS_HELP: &str = "\
+A `*` after the user count marks a partial snapshot (written with --allow-partial).
+
+Examples:
+  cpstat snapshots --store /var/lib/cpstat
+  cpstat snapshots --account 0b5f4a8e-1111-4c1e-9d7a-000000000001";
 
 const DEMO_HELP: &str = "\
 Example:
