@@ -452,7 +452,7 @@ async fn query_invalid_sql_reported() {
         dir.path(),
     )
     .await;
-    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("invalid SQL in the query"),
         "{}",
