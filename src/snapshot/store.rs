@@ -89,6 +89,22 @@ impl Store {
         Ok(files)
     }
 
+    /// Removes temporary files that interrupted writes left in any account
+    /// folder; returns how many. Each removal is logged.
+    pub fn remove_leftovers(&self) -> Result<usize> {
+        let table = self.table_dir();
+        if !table.is_dir() {
+            return Ok(0);
+        }
+        let mut removed = 0;
+        for dir in read_dir_sorted(&table)? {
+            if dir.is_dir() {
+                removed += super::write::remove_leftovers(&dir)?;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Lazily scans the given snapshot files with the fixed schema.
     pub fn scan(files: &[SnapshotFile]) -> Result<LazyFrame> {
         if files.is_empty() {
