@@ -129,7 +129,7 @@ fn prepare_folder(out: &Path) -> Result<()> {
             })
             .with_context(|| format!("failed to clear the previous demo in {}", out.display()))?;
     }
-    std::fs::create_dir_all(out).with_context(|| format!("failed to create {}", out.display()))?;
+    Store::new(out).create_private_dir(out)?;
     std::fs::write(out.join(MARKER), "made by cpstat demo\n")
         .with_context(|| format!("failed to write {}", out.join(MARKER).display()))?;
     Ok(())

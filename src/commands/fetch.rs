@@ -42,6 +42,7 @@ pub fn lock_store(store: &Path, command: &str, timeout: Duration) -> Result<Stor
     if removed > 0 {
         tracing::warn!(store = %store.display(), removed, "removed temporary files left by interrupted runs");
     }
+    crate::report::remove_leftovers(&store.join("reports"));
     Ok(lock)
 }
 

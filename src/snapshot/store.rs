@@ -170,6 +170,17 @@ pub fn file_stem(snapshot_at: DateTime<Utc>) -> String {
     snapshot_at.format(STEM_FORMAT).to_string()
 }
 
+/// Creates or truncates a file that only its owner can read and write on
+/// Unix, from its first byte on, so no other user can open it while it is
+/// being written.
+pub fn create_private_file(path: &Path) -> std::io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
 /// Makes a file readable and writable by the owner only, on Unix.
 pub fn restrict_file(path: &Path) -> Result<()> {
     #[cfg(unix)]
