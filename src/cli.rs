@@ -109,7 +109,8 @@ Example:
 
 const FORGET_HELP: &str = "\
 Rewrites each snapshot that holds the address (matched without regard to case) without that
-person's rows. Report sets made earlier still hold them: delete those and run `cpstat analyze`.
+person's rows, and clears `manager` and `manager_email` where the person is another user's
+manager. Report sets made earlier still hold the data: delete them and run `cpstat analyze`.
 
 Example:
   cpstat forget --email anna.hansen@example.dk --store /var/lib/cpstat";
