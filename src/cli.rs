@@ -33,6 +33,8 @@ pub mod env {
     pub const CONFIG: &str = "CPSTAT_CONFIG";
     /// Factor for every retry wait; `0` retries at once (for tests); default 1.
     pub const RETRY_TIME_SCALE: &str = "CPSTAT_RETRY_TIME_SCALE";
+    /// Seconds to wait for another run's store lock; default 60.
+    pub const LOCK_TIMEOUT: &str = "CPSTAT_LOCK_TIMEOUT";
 }
 
 const ABOUT: &str =
@@ -90,7 +92,32 @@ pub enum Command {
     /// Write a large synthetic store directly, without HTTP, for benchmarks.
     #[command(hide = true, after_help = GEN_HELP)]
     Gen(GenArgs),
+    /// Fetch, then analyze, with exit codes for schedulers.
+    #[command(after_help = RUN_HELP)]
+    Run(RunArgs),
+    /// Check every snapshot file and report set in the store.
+    Verify(VerifyArgs),
+    /// Delete one person's rows from every snapshot in the store.
+    #[command(after_help = FORGET_HELP)]
+    Forget(ForgetArgs),
 }
+
+const RUN_HELP: &str = "\
+Fetches the account given (or every account in cpstat.toml when none is given), then analyzes
+the store, holding the store lock throughout. Exit codes: 0 all done, 6 a partial snapshot or
+some accounts failed, 7 another run holds the store; a failure of every fetch exits with its
+own code (2 usage, 3 authentication, 4 network, 5 data) and skips the analysis.
+
+Example:
+  cpstat run --account acme --store /var/lib/cpstat --lock-timeout 300";
+
+const FORGET_HELP: &str = "\
+Rewrites each snapshot that holds the address (matched without regard to case) without that
+person's rows, and clears `manager` and `manager_email` where the person is another user's
+manager. Report sets made earlier still hold the data: delete them and run `cpstat analyze`.
+
+Example:
+  cpstat forget --email anna.hansen@example.dk --store /var/lib/cpstat";
 
 const FETCH_HELP: &str = "\
 Credentials come from CPSTAT_TOKEN, CPSTAT_TOKEN_FILE or --token-file, or from the password
@@ -166,6 +193,71 @@ pub struct FetchArgs {
     /// e.g. when loading a backfill.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub snapshot_at: Option<chrono::DateTime<chrono::Utc>>,
+
+    #[command(flatten)]
+    pub lock: LockArg,
+}
+
+/// How long to wait for another run that holds the store.
+#[derive(Debug, Args)]
+pub struct LockArg {
+    /// Seconds to wait while another cpstat run holds the store's lock; then exit with code 7.
+    #[arg(long, env = env::LOCK_TIMEOUT, default_value_t = 60, value_name = "SECONDS")]
+    pub lock_timeout: u64,
+}
+
+impl LockArg {
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.lock_timeout)
+    }
+}
+
+/// Arguments of `cpstat run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+
+    /// Folder for report sets [default: <store>/reports].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// File formats of the report tables.
+    #[arg(long, value_enum, default_value = "parquet")]
+    pub format: crate::report::Format,
+
+    /// Write CSV files without the UTF-8 byte-order mark.
+    #[arg(long)]
+    pub no_bom: bool,
+
+    /// Leave out snapshot files that are not valid cpstat snapshots, and exit with code 6.
+    #[arg(long)]
+    pub skip_invalid: bool,
+}
+
+/// Arguments of `cpstat verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+
+    /// Folder of report sets to check [default: <store>/reports].
+    #[arg(long, value_name = "DIR")]
+    pub reports: Option<PathBuf>,
+}
+
+/// Arguments of `cpstat forget`.
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// E-mail address whose rows are deleted; compared without regard to case.
+    #[arg(long, value_name = "ADDRESS")]
+    pub email: String,
+
+    #[command(flatten)]
+    pub store: StoreArg,
+
+    #[command(flatten)]
+    pub lock: LockArg,
 }
 
 /// The store folder option shared by several commands.
@@ -345,6 +437,13 @@ pub struct AnalyzeArgs {
     /// Risk weights, e.g. click=0.3,submit=0.3,training=0.15,overdue=0.1,score=0.15; they must sum to 1.
     #[arg(long, value_name = "LIST")]
     pub weights: Option<String>,
+
+    /// Leave out snapshot files that are not valid cpstat snapshots, and exit with code 6.
+    #[arg(long)]
+    pub skip_invalid: bool,
+
+    #[command(flatten)]
+    pub lock: LockArg,
 }
 
 /// Arguments of `cpstat query`.

@@ -119,6 +119,9 @@ fn classify_one(cause: &(dyn std::error::Error + 'static)) -> Option<ExitKind> {
     if let Some(e) = cause.downcast_ref::<crate::config::ConfigError>() {
         return Some(e.exit_kind());
     }
+    if let Some(e) = cause.downcast_ref::<crate::snapshot::lock::LockError>() {
+        return Some(e.exit_kind());
+    }
     if cause.downcast_ref::<polars::error::PolarsError>().is_some() {
         return Some(ExitKind::Data);
     }

@@ -49,11 +49,17 @@ pub fn resolve_store(arg: &StoreArg, config: &ConfigFile) -> PathBuf {
 
 /// Resolves the settings of `cpstat fetch`.
 pub fn resolve_fetch(args: &FetchArgs, config: &ConfigFile) -> Result<FetchSettings> {
-    let requested = args
-        .account
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty());
+    resolve_fetch_account(args, config, args.account.as_deref())
+}
+
+/// Resolves the settings of a fetch of `requested`, an account id or the
+/// name of an account in the config file, in place of `args.account`.
+pub fn resolve_fetch_account(
+    args: &FetchArgs,
+    config: &ConfigFile,
+    requested: Option<&str>,
+) -> Result<FetchSettings> {
+    let requested = requested.map(str::trim).filter(|a| !a.is_empty());
     let entry = match requested {
         Some(name) => config.account(name).cloned(),
         None if config.accounts.len() == 1 => config.accounts.first().cloned(),

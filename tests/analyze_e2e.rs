@@ -1948,7 +1948,8 @@ async fn analyze_without_snapshots_exits_2() {
     let missing_store = dir.path().join("missing");
     let empty_store = dir.path().join("empty");
     std::fs::create_dir_all(empty_store.join("users_summary")).expect("create the empty store");
-    for store in [missing_store, empty_store] {
+    let cases = [(missing_store, "does not exist"), (empty_store, "no snapshots in")];
+    for (store, problem) in cases {
         let output = analyze(&store).await;
         let message = stderr(&output);
         assert_eq!(
@@ -1958,8 +1959,8 @@ async fn analyze_without_snapshots_exits_2() {
             store.display()
         );
         assert!(
-            message.contains("no snapshots in"),
-            "{}: the message says that the store has no snapshots; {message}",
+            message.contains(problem),
+            "{}: the message names the problem ({problem}); {message}",
             store.display()
         );
         assert!(

@@ -72,12 +72,26 @@ impl ApiClient {
             .connect_timeout(options.connect_timeout)
             .read_timeout(options.read_timeout)
             .redirect(same_origin_redirects());
-        if let Some(path) = &options.ca_cert {
-            builder = builder.add_root_certificate(load_certificate(path)?);
+        if base.scheme() == "http" {
+            // Plain http is only allowed to loopback, which needs no proxy. A
+            // proxy from HTTP_PROXY or ALL_PROXY would receive the token
+            // unencrypted, so none is used.
+            tracing::debug!("not using a proxy for a loopback base URL");
+            builder = builder.no_proxy();
         }
-        let http = builder
-            .build()
-            .map_err(|e| ApiError::Client(e.to_string()))?;
+        if let Some(path) = &options.ca_cert {
+            for certificate in load_certificates(path)? {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder.build().map_err(|e| match &options.ca_cert {
+            Some(path) => ApiError::Client(format!(
+                "{}; check the CA certificate file {}",
+                error_text(&e),
+                path.display()
+            )),
+            None => ApiError::Client(error_text(&e)),
+        })?;
         Ok(ApiClient {
             http,
             base,
@@ -324,10 +338,7 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
         let Some(previous) = attempt.previous().last() else {
             return attempt.follow();
         };
-        let same_origin = previous.scheme() == attempt.url().scheme()
-            && previous.host_str() == attempt.url().host_str()
-            && previous.port_or_known_default() == attempt.url().port_or_known_default();
-        if !same_origin {
+        if !same_origin(previous, attempt.url()) {
             let target = attempt.url().origin().ascii_serialization();
             tracing::warn!(%target, "not following a redirect to another origin");
             attempt.stop()
@@ -337,6 +348,14 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
             attempt.follow()
         }
     })
+}
+
+/// Whether two URLs share scheme, host and port, so that a redirect from
+/// one to the other may carry the `Authorization` header.
+fn same_origin(from: &Url, to: &Url) -> bool {
+    from.scheme() == to.scheme()
+        && from.host_str() == to.host_str()
+        && from.port_or_known_default() == to.port_or_known_default()
 }
 
 /// Parses a base URL: `https://`, or `http://` for a loopback host only.
@@ -370,19 +389,40 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-fn load_certificate(path: &PathBuf) -> Result<reqwest::Certificate, ApiError> {
+/// Reads the certificates of a PEM file, which must hold at least one.
+fn load_certificates(path: &PathBuf) -> Result<Vec<reqwest::Certificate>, ApiError> {
     let pem = std::fs::read(path).map_err(|e| {
         ApiError::Client(format!(
             "failed to read CA certificate {}: {e}",
             path.display()
         ))
     })?;
-    reqwest::Certificate::from_pem(&pem).map_err(|e| {
+    let invalid = |reason: String| {
         ApiError::Client(format!(
-            "invalid PEM certificate in {}: {e}",
+            "invalid CA certificate file {}: {reason}; --ca-cert expects a PEM file with \
+             -----BEGIN CERTIFICATE----- blocks",
             path.display()
         ))
-    })
+    };
+    // reqwest's rustls backend only parses the PEM when the client is built,
+    // and then reports a bare "builder error", so the file is parsed here.
+    let certificates =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| invalid(error_text(&e)))?;
+    if certificates.is_empty() {
+        return Err(invalid("it contains no certificate".to_string()));
+    }
+    Ok(certificates)
+}
+
+fn error_text(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -409,6 +449,43 @@ mod tests {
         ];
         for url in rejected {
             assert!(parse_base_url(url).is_err(), "{url} should be rejected");
+        }
+    }
+
+    #[test]
+    fn redirect_origin_rules() {
+        let cases = [
+            (
+                "https://api.example.com/a",
+                "https://api.example.com/b",
+                true,
+            ),
+            (
+                "https://api.example.com/a",
+                "https://api.example.com:443/b",
+                true,
+            ),
+            (
+                "https://api.example.com/a",
+                "http://api.example.com/b",
+                false,
+            ),
+            (
+                "https://api.example.com/a",
+                "https://evil.example.net/b",
+                false,
+            ),
+            (
+                "https://api.example.com/a",
+                "https://api.example.com:8443/b",
+                false,
+            ),
+            ("http://127.0.0.1:8080/a", "http://127.0.0.1:8081/b", false),
+            ("http://127.0.0.1:8080/a", "http://localhost:8080/b", false),
+        ];
+        for (from, to, allowed) in cases {
+            let (from, to) = (Url::parse(from).unwrap(), Url::parse(to).unwrap());
+            assert_eq!(same_origin(&from, &to), allowed, "{from} -> {to}");
         }
     }
 }

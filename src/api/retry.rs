@@ -42,9 +42,11 @@ impl RetryPolicy {
         half + half.mul_f64(jitter_fraction())
     }
 
-    /// Scales a wait by [`RetryPolicy::time_scale`].
+    /// Scales a wait by [`RetryPolicy::time_scale`], saturating at
+    /// `Duration::MAX` when the product does not fit.
     pub fn scaled(&self, wait: Duration) -> Duration {
-        wait.mul_f64(self.time_scale.max(0.0))
+        let seconds = wait.as_secs_f64() * self.time_scale.max(0.0);
+        Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
     }
 }
 
@@ -120,6 +122,24 @@ mod tests {
                 expected,
                 "Retry-After: {value:?}"
             );
+        }
+    }
+
+    #[test]
+    fn scaled_wait_saturates() {
+        let cases = [
+            (1.0, Duration::from_secs(3), Duration::from_secs(3)),
+            (0.0, Duration::from_secs(3), Duration::ZERO),
+            (f64::NAN, Duration::from_secs(3), Duration::ZERO),
+            (1e300, Duration::from_millis(500), Duration::MAX),
+            (2.0, Duration::MAX, Duration::MAX),
+        ];
+        for (time_scale, wait, expected) in cases {
+            let policy = RetryPolicy {
+                time_scale,
+                ..RetryPolicy::default()
+            };
+            assert_eq!(policy.scaled(wait), expected, "{time_scale} x {wait:?}");
         }
     }
 

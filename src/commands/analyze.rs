@@ -9,19 +9,39 @@ use polars::prelude::*;
 use crate::analysis::{AnalysisParams, ReportTables, RiskWeights, Summary, analyze, summarize};
 use crate::cli::AnalyzeArgs;
 use crate::config::ConfigFile;
-use crate::error::{ExitKind, usage};
+use crate::error::{ExitKind, data, usage};
 use crate::report::{CsvOptions, publish};
 use crate::settings::resolve_store;
-use crate::snapshot::Store;
+use crate::snapshot::check::check_footer;
+use crate::snapshot::{SnapshotFile, Store};
 
 /// The report folder of a finished analysis and its summary.
 pub struct AnalyzeOutcome {
     pub report_dir: PathBuf,
     pub summary: Summary,
+    /// Invalid snapshot files left out with `--skip-invalid`.
+    pub skipped: Vec<SkippedFile>,
+}
+
+impl AnalyzeOutcome {
+    /// Partial when invalid files were left out, else success.
+    pub fn exit_kind(&self) -> ExitKind {
+        if self.skipped.is_empty() {
+            ExitKind::Success
+        } else {
+            ExitKind::Partial
+        }
+    }
 }
 
 pub fn run(args: &AnalyzeArgs, config: &ConfigFile, quiet: bool) -> Result<ExitKind> {
     let store_dir = resolve_store(&args.store, config);
+    if !store_dir.is_dir() {
+        return Err(usage(format!(
+            "the store {} does not exist: run `cpstat fetch` first, or pass --store",
+            store_dir.display()
+        )));
+    }
     let out = args
         .out
         .clone()
@@ -31,20 +51,41 @@ pub fn run(args: &AnalyzeArgs, config: &ConfigFile, quiet: bool) -> Result<ExitK
         accounts: args.accounts.clone(),
         format: args.format,
         csv: CsvOptions { bom: !args.no_bom },
+        skip_invalid: args.skip_invalid,
     };
+    let _lock = super::fetch::lock_store(&store_dir, "analyze", args.lock.timeout())?;
     let outcome = run_analysis(&Store::new(&store_dir), &out, &params, &options)?;
     if !quiet {
-        println!("{}", crate::analysis::render_summary(&outcome.summary));
-        println!("report tables: {}", outcome.report_dir.display());
+        print_outcome(&outcome);
     }
-    Ok(ExitKind::Success)
+    Ok(outcome.exit_kind())
 }
+
+/// Prints the summary, the skipped files and the report folder.
+pub fn print_outcome(outcome: &AnalyzeOutcome) {
+    println!("{}", crate::analysis::render_summary(&outcome.summary));
+    if !outcome.skipped.is_empty() {
+        println!(
+            "skipped {} invalid snapshot files (--skip-invalid):",
+            outcome.skipped.len()
+        );
+        for (path, reason) in &outcome.skipped {
+            println!("  {}: {reason}", path.display());
+        }
+    }
+    println!("report tables: {}", outcome.report_dir.display());
+}
+
+/// A snapshot file left out of the analysis, and why.
+pub type SkippedFile = (PathBuf, String);
 
 /// Output choices of one analysis run.
 pub struct RunOptions {
     pub accounts: Vec<String>,
     pub format: crate::report::Format,
     pub csv: CsvOptions,
+    /// Leave out invalid snapshot files instead of failing.
+    pub skip_invalid: bool,
 }
 
 fn resolve_params(args: &AnalyzeArgs) -> Result<AnalysisParams> {
@@ -120,7 +161,8 @@ pub fn run_analysis(
     params: &AnalysisParams,
     options: &RunOptions,
 ) -> Result<AnalyzeOutcome> {
-    let files = store.list(&options.accounts)?;
+    let listed = store.list(&options.accounts)?;
+    let (files, skipped) = valid_snapshots(listed, options.skip_invalid)?;
     if files.is_empty() {
         return Err(usage(format!(
             "no snapshots in {}{}: run `cpstat fetch` first",
@@ -129,8 +171,12 @@ pub fn run_analysis(
         )));
     }
     let snapshots = Store::scan(&files)?;
-    let tables =
-        analyze(snapshots.clone(), params).context("failed to compute the report tables")?;
+    let tables = analyze(snapshots.clone(), params).with_context(|| {
+        format!(
+            "failed to compute the report tables; run `cpstat verify --store {}` to find a damaged file",
+            store.root().display()
+        )
+    })?;
     let summary = summarize(snapshots.clone(), &tables, params)
         .context("failed to summarise the analysis")?;
     let mut named = named_tables(tables);
@@ -141,7 +187,37 @@ pub fn run_analysis(
     Ok(AnalyzeOutcome {
         report_dir,
         summary,
+        skipped,
     })
+}
+
+/// Splits the listed files into valid snapshots and invalid ones, checking
+/// each footer. An invalid file is an error naming it and the fix, unless
+/// `skip_invalid` is set.
+fn valid_snapshots(
+    listed: Vec<SnapshotFile>,
+    skip_invalid: bool,
+) -> Result<(Vec<SnapshotFile>, Vec<SkippedFile>)> {
+    let mut valid = Vec::with_capacity(listed.len());
+    let mut skipped = Vec::new();
+    for file in listed {
+        match check_footer(&file.path) {
+            Ok(_) => valid.push(file),
+            Err(reason) if skip_invalid => {
+                tracing::warn!(file = %file.path.display(), %reason, "skipping an invalid snapshot file");
+                skipped.push((file.path, reason));
+            }
+            Err(reason) => {
+                return Err(data(format!(
+                    "{} is not a valid cpstat snapshot: {reason}. Move it out of the store (or restore \
+                     it from a backup), run `cpstat verify` to check the rest, or pass --skip-invalid \
+                     to analyze without it",
+                    file.path.display()
+                )));
+            }
+        }
+    }
+    Ok((valid, skipped))
 }
 
 fn account_filter_text(accounts: &[String]) -> String {

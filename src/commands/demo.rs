@@ -46,6 +46,7 @@ const ACCOUNTS: [(&str, &str, f64); 2] = [
 pub async fn run(args: &DemoArgs, quiet: bool) -> Result<ExitKind> {
     prepare_folder(&args.out)?;
     let store = args.out.join("store");
+    let _lock = super::fetch::lock_store(&store, "demo", std::time::Duration::ZERO)?;
     let organisations = organisations(args);
     let mock = MockApi::start(MockOptions::default(), organisations.clone())
         .await
@@ -71,6 +72,7 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<ExitKind> {
         accounts: Vec::new(),
         format: Format::Both,
         csv: CsvOptions { bom: true },
+        skip_invalid: false,
     };
     let outcome = tokio::task::block_in_place(|| {
         run_analysis(
@@ -127,7 +129,7 @@ fn prepare_folder(out: &Path) -> Result<()> {
             })
             .with_context(|| format!("failed to clear the previous demo in {}", out.display()))?;
     }
-    std::fs::create_dir_all(out).with_context(|| format!("failed to create {}", out.display()))?;
+    Store::new(out).create_private_dir(out)?;
     std::fs::write(out.join(MARKER), "made by cpstat demo\n")
         .with_context(|| format!("failed to write {}", out.join(MARKER).display()))?;
     Ok(())

@@ -1,5 +1,8 @@
 //! `cpstat fetch`: one account's users-summary report into a new snapshot.
 
+use std::path::Path;
+use std::time::Duration;
+
 use anyhow::{Context, Result};
 use chrono::Utc;
 
@@ -10,10 +13,12 @@ use crate::config::ConfigFile;
 use crate::error::ExitKind;
 use crate::logging::FetchProgress;
 use crate::settings::{FetchSettings, resolve_fetch};
+use crate::snapshot::lock::StoreLock;
 use crate::snapshot::{SnapshotMeta, Store, write_snapshot};
 
 pub async fn run(args: &FetchArgs, config: &ConfigFile, quiet: bool) -> Result<ExitKind> {
     let settings = resolve_fetch(args, config)?;
+    let _lock = lock_store(&settings.store, "fetch", args.lock.timeout())?;
     let progress = FetchProgress::new(quiet);
     progress.set_message(settings.account.id.clone());
     let written = fetch_and_write(&settings, &progress).await;
@@ -27,6 +32,18 @@ pub async fn run(args: &FetchArgs, config: &ConfigFile, quiet: bool) -> Result<E
     } else {
         ExitKind::Partial
     })
+}
+
+/// Takes the store's lock, waiting up to `timeout`, and removes what killed
+/// runs left behind. Blocks the calling thread while waiting.
+pub fn lock_store(store: &Path, command: &str, timeout: Duration) -> Result<StoreLock> {
+    let lock = tokio::task::block_in_place(|| StoreLock::acquire(store, command, timeout))?;
+    let removed = Store::new(store).remove_leftovers()?;
+    if removed > 0 {
+        tracing::warn!(store = %store.display(), removed, "removed temporary files left by interrupted runs");
+    }
+    crate::report::remove_leftovers(&store.join("reports"));
+    Ok(lock)
 }
 
 /// Fetches one account and writes its snapshot; nothing is written when the

@@ -4,9 +4,12 @@ pub mod analyze;
 pub mod demo;
 pub mod fetch;
 pub mod generate;
+pub mod forget;
 pub mod mock_api;
 pub mod query;
+pub mod run;
 pub mod snapshots;
+pub mod verify;
 
 use anyhow::Result;
 
@@ -25,5 +28,8 @@ pub async fn run(cli: Cli) -> Result<ExitKind> {
         Command::Demo(args) => demo::run(args, cli.quiet).await,
         Command::MockApi(args) => mock_api::run(args).await,
         Command::Gen(args) => generate::run(args, cli.quiet),
+        Command::Run(args) => run::run(args, &config()?, cli.quiet).await,
+        Command::Verify(args) => verify::run(args, &config()?),
+        Command::Forget(args) => forget::run(args, &config()?, cli.quiet),
     }
 }

@@ -74,17 +74,33 @@ fn latest_report_tables(dir: &Path) -> Result<Vec<(String, DataFrame)>> {
         .collect()
 }
 
+/// Writes the result to a hidden `.part` file beside `path` and renames it
+/// into place, so that an interrupted run leaves no partial result file.
 fn write_result(path: &Path, frame: &mut DataFrame) -> Result<()> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("parquet") => crate::report::write_parquet(path, frame),
-        Some("csv") => {
-            crate::report::csv::write_safe_csv(path, frame, crate::report::CsvOptions { bom: true })
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let temp = path.with_file_name(format!(".{name}.{}.part", std::process::id()));
+    let written = match path.extension().and_then(|e| e.to_str()) {
+        Some("parquet") => crate::report::write_parquet(&temp, frame),
+        Some("csv") => crate::report::csv::write_safe_csv(
+            &temp,
+            frame,
+            crate::report::CsvOptions { bom: true },
+        ),
+        _ => {
+            return Err(usage(format!(
+                "cannot tell the format of {}: name the file *.parquet or *.csv",
+                path.display()
+            )));
         }
-        _ => Err(usage(format!(
-            "cannot tell the format of {}: name the file *.parquet or *.csv",
-            path.display()
-        ))),
+    };
+    let renamed = written.and_then(|()| {
+        std::fs::rename(&temp, path)
+            .with_context(|| format!("failed to move the result into place at {}", path.display()))
+    });
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&temp);
     }
+    renamed
 }
 
 /// Prints a table on a terminal, and CSV into a pipe.

@@ -6,7 +6,6 @@
 //! it as a formula. Numeric columns are written unchanged.
 
 use std::borrow::Cow;
-use std::fs::File;
 use std::path::Path;
 
 use anyhow::Result;
@@ -30,7 +29,7 @@ pub fn guard_cell(text: &str) -> Cow<'_, str> {
 /// Writes `frame` as safe CSV to `path`.
 pub fn write_safe_csv(path: &Path, frame: &DataFrame, options: super::CsvOptions) -> Result<()> {
     let mut guarded = guarded_frame(frame)?;
-    let file = File::create(path)?;
+    let file = crate::snapshot::store::create_private_file(path)?;
     CsvWriter::new(&file)
         .include_bom(options.bom)
         .include_header(true)

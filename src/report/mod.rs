@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use polars::prelude::{DataFrame, ParquetCompression, ParquetWriter};
 
-use crate::snapshot::store::{STEM_FORMAT, restrict_file};
+use crate::snapshot::store::{STEM_FORMAT, create_private_file, restrict_file};
 
 /// Name of the pointer to the newest complete report set.
 pub const LATEST: &str = "latest";
@@ -56,7 +56,7 @@ pub fn publish(
     csv_options: CsvOptions,
 ) -> Result<PathBuf> {
     create_private_dir(out)?;
-    remove_stale_work_dirs(out);
+    remove_leftovers(out);
     let work = out.join(format!(
         ".{}.{}.tmp",
         created_at.format(STEM_FORMAT),
@@ -103,7 +103,7 @@ fn write_tables(
 
 /// Writes one frame as Parquet, synced to disk.
 pub fn write_parquet(path: &Path, frame: &mut DataFrame) -> Result<()> {
-    let file = fs::File::create(path)?;
+    let file = create_private_file(path)?;
     ParquetWriter::new(&file)
         .with_compression(ParquetCompression::Zstd(None))
         .finish(frame)?;
@@ -169,11 +169,54 @@ fn make_symlink(_target: &Path, link: &Path) -> Result<()> {
     )
 }
 
-/// Removes work folders of earlier runs that were interrupted.
-fn remove_stale_work_dirs(out: &Path) {
+/// Removes what interrupted runs left in `out`: hidden work folders and
+/// links of processes that no longer run, and report sets that were moved
+/// into place but still hold `.part` files. Returns how many were removed.
+///
+/// The caller must hold the store lock, because a set that another
+/// process is finishing looks the same as an interrupted one.
+pub fn remove_leftovers(out: &Path) -> usize {
+    remove_stale_work_dirs(out) + remove_incomplete_sets(out)
+}
+
+fn remove_incomplete_sets(out: &Path) -> usize {
     let Ok(entries) = fs::read_dir(out) else {
-        return;
+        return 0;
     };
+    let mut removed = 0;
+    for path in entries.flatten().map(|e| e.path()) {
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if hidden || path.is_symlink() || !path.is_dir() || !holds_parts(&path) {
+            continue;
+        }
+        match fs::remove_dir_all(&path) {
+            Ok(()) => {
+                tracing::warn!(dir = %path.display(), "removed a report set that an interrupted run left incomplete");
+                removed += 1;
+            }
+            Err(error) => {
+                tracing::warn!(dir = %path.display(), %error, "failed to remove an incomplete report set")
+            }
+        }
+    }
+    removed
+}
+
+fn holds_parts(dir: &Path) -> bool {
+    fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(PART_SUFFIX))
+    })
+}
+
+fn remove_stale_work_dirs(out: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(out) else {
+        return 0;
+    };
+    let mut removed_count = 0;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(pid) = stale_pid(&name) else {
@@ -190,13 +233,15 @@ fn remove_stale_work_dirs(out: &Path) {
         };
         match removed {
             Ok(()) => {
-                tracing::info!(path = %path.display(), "removed a leftover of an interrupted run")
+                tracing::warn!(path = %path.display(), "removed a leftover of an interrupted run");
+                removed_count += 1;
             }
             Err(error) => {
                 tracing::warn!(path = %path.display(), %error, "failed to remove a leftover of an interrupted run")
             }
         }
     }
+    removed_count
 }
 
 /// Reads the process id from a work name `.<anything>.<pid>.tmp`.

@@ -1,5 +1,9 @@
-//! The snapshot store: records, schema, atomic writes and listing.
+//! The snapshot store: records, schema, atomic writes, listing, checks and
+//! the store lock.
 
+pub mod check;
+pub mod forget;
+pub mod lock;
 pub mod meta;
 pub mod record;
 pub mod schema;

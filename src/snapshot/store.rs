@@ -89,6 +89,22 @@ impl Store {
         Ok(files)
     }
 
+    /// Removes temporary files that interrupted writes left in any account
+    /// folder; returns how many. Each removal is logged.
+    pub fn remove_leftovers(&self) -> Result<usize> {
+        let table = self.table_dir();
+        if !table.is_dir() {
+            return Ok(0);
+        }
+        let mut removed = 0;
+        for dir in read_dir_sorted(&table)? {
+            if dir.is_dir() {
+                removed += super::write::remove_leftovers(&dir)?;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Lazily scans the given snapshot files with the fixed schema.
     pub fn scan(files: &[SnapshotFile]) -> Result<LazyFrame> {
         if files.is_empty() {
@@ -155,6 +171,17 @@ fn snapshot_file(account_id: &str, path: &Path) -> Result<Option<SnapshotFile>> 
 /// Returns the file name stem for a snapshot time.
 pub fn file_stem(snapshot_at: DateTime<Utc>) -> String {
     snapshot_at.format(STEM_FORMAT).to_string()
+}
+
+/// Creates or truncates a file that only its owner can read and write on
+/// Unix, from its first byte on, so no other user can open it while it is
+/// being written.
+pub fn create_private_file(path: &Path) -> std::io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 /// Makes a file readable and writable by the owner only, on Unix.

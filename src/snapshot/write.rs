@@ -196,11 +196,31 @@ fn key_value_metadata(
 }
 
 /// Writes a frame to `path` through a temporary file that does not end in
-/// `.parquet`, so a `**/*.parquet` glob never matches a partial file.
+/// `.parquet`, so a `**/*.parquet` glob never matches a partial file. Fails
+/// when `path` exists.
 pub fn write_parquet_atomically(
     path: &Path,
     frame: &mut DataFrame,
     metadata: Vec<KeyValue>,
+) -> Result<()> {
+    write_through_temp(path, frame, metadata, false)
+}
+
+/// Replaces the file at `path` in one rename, written the same way as
+/// [`write_parquet_atomically`]; readers see the old file or the new one.
+pub fn replace_parquet_atomically(
+    path: &Path,
+    frame: &mut DataFrame,
+    metadata: Vec<KeyValue>,
+) -> Result<()> {
+    write_through_temp(path, frame, metadata, true)
+}
+
+fn write_through_temp(
+    path: &Path,
+    frame: &mut DataFrame,
+    metadata: Vec<KeyValue>,
+    replace: bool,
 ) -> Result<()> {
     let dir = path
         .parent()
@@ -226,14 +246,17 @@ pub fn write_parquet_atomically(
     file.sync_all()
         .with_context(|| format!("failed to sync {}", temp.path().display()))?;
     super::store::restrict_file(temp.path())?;
-    temp.persist_noclobber(path)
-        .map_err(|e| e.error)
-        .with_context(|| {
-            format!(
-                "failed to move the finished file into place at {}",
-                path.display()
-            )
-        })?;
+    let persisted = if replace {
+        temp.persist(path)
+    } else {
+        temp.persist_noclobber(path)
+    };
+    persisted.map_err(|e| e.error).with_context(|| {
+        format!(
+            "failed to move the finished file into place at {}",
+            path.display()
+        )
+    })?;
     sync_dir(dir);
     Ok(())
 }

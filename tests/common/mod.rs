@@ -157,3 +157,45 @@ pub fn data_file(name: &str) -> PathBuf {
         .join("data")
         .join(name)
 }
+
+/// A command for the real `cpstat` binary with a clean environment: only
+/// `PATH`, `HOME` set to `cwd`, retries without waiting, and `env`.
+pub fn cpstat_command(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cpstat"));
+    command.args(args).current_dir(cwd).env_clear();
+    command.env("PATH", std::env::var("PATH").unwrap_or_default());
+    command.env("HOME", cwd).env("CPSTAT_RETRY_TIME_SCALE", "0");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+}
+
+/// Runs the real binary to its end; see [`cpstat_command`].
+pub fn run_cpstat(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> std::process::Output {
+    cpstat_command(args, env, cwd)
+        .output()
+        .expect("cpstat runs")
+}
+
+/// Every file and folder below `dir` whose name ends in `.tmp` or `.part`.
+pub fn leftovers(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for path in entries.flatten().map(|e| e.path()) {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with(".tmp") || name.ends_with(".part") {
+                found.push(path.clone());
+            }
+            if path.is_dir() && !path.is_symlink() {
+                stack.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
