@@ -1948,7 +1948,10 @@ async fn analyze_without_snapshots_exits_2() {
     let missing_store = dir.path().join("missing");
     let empty_store = dir.path().join("empty");
     std::fs::create_dir_all(empty_store.join("users_summary")).expect("create the empty store");
-    let cases = [(missing_store, "does not exist"), (empty_store, "no snapshots in")];
+    let cases = [
+        (missing_store, "does not exist"),
+        (empty_store, "no snapshots in"),
+    ];
     for (store, problem) in cases {
         let output = analyze(&store).await;
         let message = stderr(&output);

@@ -3,8 +3,8 @@
 pub mod analyze;
 pub mod demo;
 pub mod fetch;
-pub mod generate;
 pub mod forget;
+pub mod generate;
 pub mod mock_api;
 pub mod query;
 pub mod run;
