@@ -33,6 +33,10 @@ pub mod env {
     pub const CONFIG: &str = "CPSTAT_CONFIG";
     /// Factor for every retry wait; `0` retries at once (for tests); default 1.
     pub const RETRY_TIME_SCALE: &str = "CPSTAT_RETRY_TIME_SCALE";
+    /// Secret key of `--pseudonymize`, at least 16 bytes; no default.
+    pub const PSEUDONYM_KEY: &str = "CPSTAT_PSEUDONYM_KEY";
+    /// File holding the secret key of `--pseudonymize`.
+    pub const PSEUDONYM_KEY_FILE: &str = "CPSTAT_PSEUDONYM_KEY_FILE";
 }
 
 const ABOUT: &str =
@@ -63,6 +67,10 @@ pub struct Cli {
     #[arg(long, global = true, env = env::CONFIG, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Print the result of the command as JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -80,9 +88,16 @@ pub enum Command {
     /// Run SQL over the store and the latest reports.
     #[command(after_help = QUERY_HELP)]
     Query(QueryArgs),
+    /// Write the latest reports as one self-contained HTML page with charts.
+    #[command(after_help = REPORT_HELP)]
+    Report(ReportArgs),
     /// Fetch several snapshots from a built-in mock API, offline, and show them.
     #[command(after_help = DEMO_HELP)]
     Demo(DemoArgs),
+    /// Print a shell completion script, e.g. `cpstat completions bash > /etc/bash_completion.d/cpstat`.
+    Completions(CompletionsArgs),
+    /// Print the manual page in roff, e.g. `cpstat man > cpstat.1`.
+    Man,
     /// Serve the mock API on loopback, for development and benchmarks.
     #[command(hide = true)]
     MockApi(MockApiArgs),
@@ -113,6 +128,15 @@ Examples:
   cpstat query \"SELECT department, COUNT(*) AS users FROM latest GROUP BY department\"
   cpstat query queries/overdue_by_manager.sql --out overdue.csv";
 
+const REPORT_HELP: &str = "\
+The page has no scripts, fonts or images from elsewhere, so it opens offline, prints on paper
+and can be sent as one file. It is written to <reports>/latest/report.html unless --out names a
+file (report.pseudonymized.html with --pseudonymize).
+
+Examples:
+  cpstat report --store ./cpstat-store
+  cpstat report --pseudonymize --min-group-size 5 --out customer-report.html";
+
 const DEMO_HELP: &str = "\
 Example:
   cpstat demo --out /tmp/cpstat-demo --users 2000 --snapshots 8";
@@ -123,6 +147,15 @@ pub struct FetchArgs {
     /// Account id (a UUID) or the name of an account in cpstat.toml.
     #[arg(long, env = env::ACCOUNT, value_name = "ID_OR_NAME")]
     pub account: Option<String>,
+
+    /// Fetch every account listed in cpstat.toml; a failed account does
+    /// not stop the others, and the exit code is 6 when some failed.
+    #[arg(long, conflicts_with = "account")]
+    pub all_accounts: bool,
+
+    /// Accounts fetched at once with --all-accounts.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub parallel_accounts: u64,
 
     #[command(flatten)]
     pub store: StoreArg,
@@ -330,6 +363,57 @@ pub struct AnalyzeArgs {
     /// Risk weights, e.g. click=0.3,submit=0.3,training=0.15,overdue=0.1,score=0.15; they must sum to 1.
     #[arg(long, value_name = "LIST")]
     pub weights: Option<String>,
+
+    #[command(flatten)]
+    pub privacy: PrivacyArgs,
+}
+
+/// Options that make reports fit to share outside the security team.
+#[derive(Debug, Args)]
+pub struct PrivacyArgs {
+    /// Replace email addresses, names, managers and manager emails in every
+    /// output by keyed pseudonyms, the same in every run with the same key.
+    #[arg(long)]
+    pub pseudonymize: bool,
+
+    /// File holding the pseudonym key [default: the key in CPSTAT_PSEUDONYM_KEY].
+    #[arg(long, env = env::PSEUDONYM_KEY_FILE, value_name = "FILE")]
+    pub pseudonym_key_file: Option<PathBuf>,
+
+    /// Leave out group_rates and department_trend rows of groups with fewer
+    /// than K users.
+    #[arg(long, value_name = "K")]
+    pub min_group_size: Option<u32>,
+}
+
+/// Arguments of `cpstat report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+
+    /// Report folder whose `latest` set the page shows [default: <store>/reports].
+    #[arg(long, value_name = "DIR")]
+    pub reports: Option<PathBuf>,
+
+    /// HTML file to write [default: report.html in the latest report set].
+    #[arg(long, value_name = "FILE.html")]
+    pub out: Option<PathBuf>,
+
+    /// Users listed in the riskiest-users table of each account.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub top: u64,
+
+    #[command(flatten)]
+    pub privacy: PrivacyArgs,
+}
+
+/// Arguments of `cpstat completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to write the completion script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Arguments of `cpstat query`.

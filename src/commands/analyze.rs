@@ -10,6 +10,8 @@ use crate::analysis::{AnalysisParams, ReportTables, RiskWeights, Summary, analyz
 use crate::cli::AnalyzeArgs;
 use crate::config::ConfigFile;
 use crate::error::{ExitKind, usage};
+use crate::output::Output;
+use crate::privacy::{Privacy, resolve_privacy};
 use crate::report::{CsvOptions, publish};
 use crate::settings::resolve_store;
 use crate::snapshot::Store;
@@ -20,7 +22,15 @@ pub struct AnalyzeOutcome {
     pub summary: Summary,
 }
 
-pub fn run(args: &AnalyzeArgs, config: &ConfigFile, quiet: bool) -> Result<ExitKind> {
+/// The result of `analyze`, as printed by `--json`.
+#[derive(serde::Serialize)]
+struct AnalyzeJson<'a> {
+    report_dir: String,
+    #[serde(flatten)]
+    summary: &'a Summary,
+}
+
+pub fn run(args: &AnalyzeArgs, config: &ConfigFile, output: Output) -> Result<ExitKind> {
     let store_dir = resolve_store(&args.store, config);
     let out = args
         .out
@@ -31,12 +41,15 @@ pub fn run(args: &AnalyzeArgs, config: &ConfigFile, quiet: bool) -> Result<ExitK
         accounts: args.accounts.clone(),
         format: args.format,
         csv: CsvOptions { bom: !args.no_bom },
+        privacy: resolve_privacy(&args.privacy)?,
     };
     let outcome = run_analysis(&Store::new(&store_dir), &out, &params, &options)?;
-    if !quiet {
-        println!("{}", crate::analysis::render_summary(&outcome.summary));
-        println!("report tables: {}", outcome.report_dir.display());
-    }
+    output.line(crate::analysis::render_summary(&outcome.summary));
+    output.line(format!("report tables: {}", outcome.report_dir.display()));
+    output.json_value(&AnalyzeJson {
+        report_dir: outcome.report_dir.display().to_string(),
+        summary: &outcome.summary,
+    })?;
     Ok(ExitKind::Success)
 }
 
@@ -45,6 +58,8 @@ pub struct RunOptions {
     pub accounts: Vec<String>,
     pub format: crate::report::Format,
     pub csv: CsvOptions,
+    /// Pseudonyms and small-group suppression for every table written.
+    pub privacy: Privacy,
 }
 
 fn resolve_params(args: &AnalyzeArgs) -> Result<AnalysisParams> {
@@ -128,9 +143,10 @@ pub fn run_analysis(
             account_filter_text(&options.accounts)
         )));
     }
-    let snapshots = Store::scan(&files)?;
+    let snapshots = options.privacy.apply_to_snapshots(Store::scan(&files)?)?;
     let tables =
         analyze(snapshots.clone(), params).context("failed to compute the report tables")?;
+    let tables = suppress_small_groups(tables, &options.privacy)?;
     let summary = summarize(snapshots.clone(), &tables, params)
         .context("failed to summarise the analysis")?;
     let mut named = named_tables(tables);
@@ -141,6 +157,16 @@ pub fn run_analysis(
     Ok(AnalyzeOutcome {
         report_dir,
         summary,
+    })
+}
+
+/// Applies `--min-group-size` before the summary is built, so the summary
+/// lists no department that the tables leave out.
+fn suppress_small_groups(tables: ReportTables, privacy: &Privacy) -> Result<ReportTables> {
+    Ok(ReportTables {
+        group_rates: privacy.apply_to_table("group_rates", tables.group_rates)?,
+        department_trend: privacy.apply_to_table("department_trend", tables.department_trend)?,
+        ..tables
     })
 }
 

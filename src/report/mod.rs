@@ -6,7 +6,11 @@
 //! neither a crash nor a failed run leaves a partial `.parquet` file or
 //! changes what `latest` shows.
 
+pub mod charts;
 pub mod csv;
+pub mod html;
+pub mod page_data;
+pub mod svg;
 pub mod xlsx;
 
 use std::fs;
