@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn short_key_rejected() {
-        let error = PseudonymKey::new("  fifteen-bytes! ").unwrap_err();
+        let error = PseudonymKey::new("  fifteen-bytes!! ").unwrap_err();
         assert!(error.contains("15 bytes"), "{error}");
         assert!(PseudonymKey::new("sixteen-bytes-ok").is_ok());
     }
