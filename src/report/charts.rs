@@ -117,6 +117,8 @@ pub fn rates_over_time(id: &str, history: &[SnapshotRates]) -> Figure {
     }
 
     let mut canvas = Canvas::new(WIDTH, 300.0, 56.0);
+    // Room for half a date label beyond the last point.
+    canvas.right = WIDTH - 40.0;
     let first = points.iter().map(|p| p.0.at.timestamp()).min().unwrap_or(0) as f64;
     let last = points.iter().map(|p| p.0.at.timestamp()).max().unwrap_or(0) as f64;
     let x = Scale::new((first, last), (canvas.left + 12.0, canvas.right - 12.0));
@@ -296,15 +298,23 @@ pub fn risk_histogram(id: &str, account: &AccountData) -> Figure {
 /// shared scale so that departments compare at a glance.
 pub fn trend_multiples(id: &str, trends: &[DepartmentTrend]) -> Figure {
     let title = "Click rate per period by department";
-    let ends: Vec<DateTime<Utc>> = trends.iter().flat_map(|t| t.points.iter().map(|p| p.end)).collect();
+    let mut ends: Vec<DateTime<Utc>> = trends.iter().flat_map(|t| t.points.iter().map(|p| p.end)).collect();
+    ends.sort();
+    ends.dedup();
+    let dates = match (ends.first(), ends.last()) {
+        (Some(only), _) if ends.len() == 1 => format!("period ending {} (UTC)", date(*only)),
+        (Some(first), Some(last)) => format!(
+            "{} periods ending {} to {} (UTC)",
+            ends.len(),
+            date(*first),
+            date(*last)
+        ),
+        _ => "no periods".to_string(),
+    };
     let mut figure = Figure {
         id: id.to_string(),
         title: title.to_string(),
-        dates: if ends.is_empty() {
-            "no periods".to_string()
-        } else {
-            format!("periods ending {}", date_span(&ends))
-        },
+        dates,
         body: String::new(),
         note: "Each panel shows the share of the emails sent in a period that were clicked in it, \
                for users present at both ends of the period. All panels share one scale."
@@ -338,6 +348,7 @@ pub fn trend_multiples(id: &str, trends: &[DepartmentTrend]) -> Figure {
 
 fn trend_panel(id: &str, trend: &DepartmentTrend, domain: (f64, f64), y_max: f64) -> String {
     let mut canvas = Canvas::new(320.0, 200.0, 52.0);
+    canvas.right = 320.0 - 36.0;
     let x = Scale::new(domain, (canvas.left + 8.0, canvas.right - 8.0));
     let y = Scale::new((0.0, y_max), (canvas.bottom, canvas.top));
     canvas.y_axis(&y, &ticks(0.0, y_max, 3), percent_tick, "Click rate (%)");
