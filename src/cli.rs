@@ -154,7 +154,7 @@ pub struct FetchArgs {
     pub all_accounts: bool,
 
     /// Accounts fetched at once with --all-accounts.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=16))]
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=16))]
     pub parallel_accounts: u64,
 
     #[command(flatten)]
@@ -347,7 +347,9 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "PERIOD")]
     pub every: Option<String>,
 
-    /// File formats of the report tables.
+    /// File formats of the report tables: a Parquet or CSV file per table,
+    /// one Excel workbook (report.xlsx) with a sheet per table, both
+    /// (Parquet and CSV) or all three.
     #[arg(long, value_enum, default_value = "parquet")]
     pub format: crate::report::Format,
 
@@ -380,8 +382,8 @@ pub struct PrivacyArgs {
     #[arg(long, env = env::PSEUDONYM_KEY_FILE, value_name = "FILE")]
     pub pseudonym_key_file: Option<PathBuf>,
 
-    /// Leave out group_rates and department_trend rows of groups with fewer
-    /// than K users.
+    /// Leave out every group with fewer than K users from group_rates,
+    /// department_trend and the report page's department charts.
     #[arg(long, value_name = "K")]
     pub min_group_size: Option<u32>,
 }
@@ -401,7 +403,7 @@ pub struct ReportArgs {
     pub out: Option<PathBuf>,
 
     /// Users listed in the riskiest-users table of each account.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub top: u64,
 
     #[command(flatten)]

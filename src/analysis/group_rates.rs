@@ -167,7 +167,8 @@ pub fn click_rank() -> Expr {
         method: RankMethod::Min,
         descending: true,
     };
-    let rank_within = |partition: &[&str]| over(col("click_rate_low").rank(options, None), partition);
+    let rank_within =
+        |partition: &[&str]| over(col("click_rate_low").rank(options, None), partition);
     when(col("dimension").eq(lit(ACCOUNT_DIMENSION)))
         .then(rank_within(&["dimension"]))
         .otherwise(rank_within(&["account_id", "dimension"]))
@@ -470,10 +471,7 @@ mod tests {
             strings(&accounts, "account_id"),
             "the value is the account id"
         );
-        assert_eq!(
-            strings(&accounts, "key"),
-            strings(&accounts, "account_id")
-        );
+        assert_eq!(strings(&accounts, "key"), strings(&accounts, "account_id"));
 
         // a pools u1 and u2: 5 clicks and 1 submission in 20 emails.
         let a = rows_where(&accounts, "account_id", "a");
@@ -483,7 +481,11 @@ mod tests {
         assert_eq!(ints(&a, "submitted"), [Some(1)]);
         assert_close(floats(&a, "click_rate")[0], 0.25, "a 5/20");
         assert_close(floats(&a, "click_rate_low")[0], 0.111861700699976, "a low");
-        assert_close(floats(&a, "click_rate_high")[0], 0.468700879392589, "a high");
+        assert_close(
+            floats(&a, "click_rate_high")[0],
+            0.468700879392589,
+            "a high",
+        );
         // Wilson 1/20: √(0.95 + 0.960364720324) = 1.3821592962036;
         // (1 + 1.920729440648 ∓ 1.959964 · 1.3821592962036) / 23.841458881296.
         assert_close(floats(&a, "submit_rate")[0], 0.05, "a submit 1/20");

@@ -65,7 +65,11 @@ impl FetchResult {
         FetchResult {
             account_id: account.id.clone(),
             display_name: account.display_name.clone(),
-            status: if outcome.complete { "complete" } else { "partial" },
+            status: if outcome.complete {
+                "complete"
+            } else {
+                "partial"
+            },
             users: Some(outcome.users.len()),
             count_reported: Some(outcome.count_reported),
             pages: Some(outcome.pages),

@@ -5,8 +5,8 @@ use anyhow::Result;
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::api::fetch::NoProgress;
 use crate::api::FetchOptions;
+use crate::api::fetch::NoProgress;
 use crate::cli::FetchArgs;
 use crate::config::{AccountEntry, ConfigFile};
 use crate::error::{ExitKind, usage};
@@ -34,9 +34,7 @@ pub async fn run(args: &FetchArgs, config: &ConfigFile, output: Output) -> Resul
     let parallel = args.parallel_accounts as usize;
     let mut results: Vec<(usize, FetchResult)> =
         futures_util::stream::iter(config.accounts.iter().enumerate())
-            .map(|(index, entry)| async move {
-                (index, fetch_entry(args, config, entry).await)
-            })
+            .map(|(index, entry)| async move { (index, fetch_entry(args, config, entry).await) })
             .buffer_unordered(parallel)
             .inspect(|(_, result)| output.line(result_line(result)))
             .collect()
@@ -63,7 +61,10 @@ pub async fn run(args: &FetchArgs, config: &ConfigFile, output: Output) -> Resul
 /// Resolves and fetches one configured account; any error becomes a
 /// failed result, so that the other accounts go on.
 async fn fetch_entry(args: &FetchArgs, config: &ConfigFile, entry: &AccountEntry) -> FetchResult {
-    let label = entry.display_name.clone().or_else(|| Some(entry.name.clone()));
+    let label = entry
+        .display_name
+        .clone()
+        .or_else(|| Some(entry.name.clone()));
     let settings = match resolve_entry(args, config, entry) {
         Ok(settings) => settings,
         Err(error) => {

@@ -22,9 +22,7 @@ pub async fn run(cli: Cli) -> Result<ExitKind> {
     let config = || ConfigFile::discover(cli.config.as_deref());
     let output = Output::from_cli(&cli);
     match &cli.command {
-        Command::Fetch(args) if args.all_accounts => {
-            fetch_all::run(args, &config()?, output).await
-        }
+        Command::Fetch(args) if args.all_accounts => fetch_all::run(args, &config()?, output).await,
         Command::Fetch(args) => fetch::run(args, &config()?, output).await,
         Command::Snapshots(args) => snapshots::run(args, &config()?, output),
         Command::Analyze(args) => analyze::run(args, &config()?, output),

@@ -27,7 +27,12 @@ pub const PAGE: &str = "report.html";
 /// the full page by accident and its name says what it is.
 pub const PSEUDONYMIZED_PAGE: &str = "report.pseudonymized.html";
 /// The tables the page is built from.
-const TABLES: [&str; 4] = ["user_risk", "group_rates", "department_trend", "repeat_clickers"];
+const TABLES: [&str; 4] = [
+    "user_risk",
+    "group_rates",
+    "department_trend",
+    "repeat_clickers",
+];
 
 /// Choices of one report page.
 pub struct PageOptions<'a> {
@@ -101,7 +106,11 @@ pub fn write_report(store: &Store, reports: &Path, options: &PageOptions<'_>) ->
         accounts,
     };
 
-    let default_name = if data.pseudonymized { PSEUDONYMIZED_PAGE } else { PAGE };
+    let default_name = if data.pseudonymized {
+        PSEUDONYMIZED_PAGE
+    } else {
+        PAGE
+    };
     let path = options
         .out
         .map_or_else(|| set_dir.join(default_name), Path::to_path_buf);
@@ -135,7 +144,9 @@ fn read_tables(set_dir: &Path, privacy: &Privacy) -> Result<HashMap<String, Data
         )));
     }
     for name in TABLES {
-        let table = found.remove(name).expect("checked above that every table is present");
+        let table = found
+            .remove(name)
+            .expect("checked above that every table is present");
         let table = privacy.pseudonymize_table(name, table)?;
         found.insert(name.to_string(), privacy.apply_to_table(name, table)?);
     }

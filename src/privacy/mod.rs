@@ -7,7 +7,7 @@ pub mod suppress;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use polars::prelude::{DataFrame, LazyFrame, NULL, lit, IntoLazy};
+use polars::prelude::{DataFrame, IntoLazy, LazyFrame, NULL, lit};
 
 use crate::cli::{PrivacyArgs, env};
 use crate::error::usage;
@@ -74,7 +74,11 @@ impl Privacy {
         let rows = snapshots.collect()?;
         let mut replaced = pseudonymize_frame(&rows, key)?.lazy();
         if rows.schema().contains("extra") {
-            replaced = replaced.with_column(lit(NULL).cast(polars::prelude::DataType::String).alias("extra"));
+            replaced = replaced.with_column(
+                lit(NULL)
+                    .cast(polars::prelude::DataType::String)
+                    .alias("extra"),
+            );
         }
         Ok(replaced)
     }

@@ -187,7 +187,8 @@ pub fn pseudonymize_manager_groups(
     let mut new_values = Vec::with_capacity(table.height());
     let mut new_keys = Vec::with_capacity(table.height());
     for i in 0..table.height() {
-        let is_person = dimensions.get(i) == Some("manager") && keys.get(i).is_some_and(|k| !k.is_empty());
+        let is_person =
+            dimensions.get(i) == Some("manager") && keys.get(i).is_some_and(|k| !k.is_empty());
         if is_person {
             new_values.push(replaced.get(i));
             new_keys.push(replaced.get(i));
@@ -284,10 +285,16 @@ mod tests {
         let key = key("0123456789abcdef");
         let out = pseudonymize_frame(&frame, &key).unwrap();
         let names = out.column("name").unwrap().str().unwrap();
-        assert_eq!(names.get(0), Some(key.pseudonym(Kind::Person, "Søren").as_str()));
+        assert_eq!(
+            names.get(0),
+            Some(key.pseudonym(Kind::Person, "Søren").as_str())
+        );
         assert_eq!(names.get(1), None);
         let emails = out.column("email").unwrap().str().unwrap();
-        assert_eq!(emails.get(0), Some(key.pseudonym(Kind::Email, "s@x.dk").as_str()));
+        assert_eq!(
+            emails.get(0),
+            Some(key.pseudonym(Kind::Email, "s@x.dk").as_str())
+        );
         assert_eq!(emails.get(1), Some(""));
         let departments = out.column("department").unwrap().str().unwrap();
         assert_eq!(departments.get(0), Some("Økonomi"));
@@ -304,8 +311,12 @@ mod tests {
         let key = key("0123456789abcdef");
         let out = pseudonymize_manager_groups(&table, &key).unwrap();
         let expected = key.pseudonym(Kind::Person, "Åse Ågren");
-        let values: Vec<Option<&str>> = out.column("value").unwrap().str().unwrap().iter().collect();
-        assert_eq!(values, [Some(expected.as_str()), Some("(none)"), Some("Økonomi")]);
+        let values: Vec<Option<&str>> =
+            out.column("value").unwrap().str().unwrap().iter().collect();
+        assert_eq!(
+            values,
+            [Some(expected.as_str()), Some("(none)"), Some("Økonomi")]
+        );
         let keys: Vec<Option<&str>> = out.column("key").unwrap().str().unwrap().iter().collect();
         assert_eq!(keys, [Some(expected.as_str()), Some(""), Some("økonomi")]);
     }

@@ -39,17 +39,17 @@ pub fn suppress_department_trend(table: &DataFrame, min_users: u32) -> PolarsRes
     let kept = col("users_end")
         .gt_eq(k.clone())
         .and(col("users_tracked").gt_eq(k.clone()))
-        .and(col("users_start").eq(lit(0i64)).or(col("users_start").gt_eq(k)));
-    let removed_ends = table
-        .clone()
-        .lazy()
-        .filter(kept.clone().not())
-        .select([
-            col("account_id"),
-            col("department"),
-            col("period_end").alias("period_start"),
-            lit(true).alias("previous_removed"),
-        ]);
+        .and(
+            col("users_start")
+                .eq(lit(0i64))
+                .or(col("users_start").gt_eq(k)),
+        );
+    let removed_ends = table.clone().lazy().filter(kept.clone().not()).select([
+        col("account_id"),
+        col("department"),
+        col("period_end").alias("period_start"),
+        lit(true).alias("previous_removed"),
+    ]);
     let keys = [col("account_id"), col("department"), col("period_start")];
     let cleared: Vec<Expr> = PREVIOUS_PERIOD_COLUMNS
         .iter()
@@ -60,7 +60,11 @@ pub fn suppress_department_trend(table: &DataFrame, min_users: u32) -> PolarsRes
                 .alias(*name)
         })
         .collect();
-    let columns: Vec<Expr> = table.get_column_names().iter().map(|n| col(n.as_str())).collect();
+    let columns: Vec<Expr> = table
+        .get_column_names()
+        .iter()
+        .map(|n| col(n.as_str()))
+        .collect();
     table
         .clone()
         .lazy()
@@ -92,7 +96,8 @@ mod tests {
         )
         .unwrap();
         let out = suppress_group_rates(&table, 5).unwrap();
-        let values: Vec<Option<&str>> = out.column("value").unwrap().str().unwrap().iter().collect();
+        let values: Vec<Option<&str>> =
+            out.column("value").unwrap().str().unwrap().iter().collect();
         assert_eq!(values, [Some("IT"), Some("Salg"), Some("a")]);
         let ranks: Vec<Option<i64>> = out.column("rank").unwrap().i64().unwrap().iter().collect();
         assert_eq!(ranks, [Some(1), Some(2), Some(1)], "IT moves up to rank 1");
@@ -125,7 +130,13 @@ mod tests {
         // The middle period has only 3 tracked users, so it goes, and the
         // last period may no longer show its change against it.
         let out = suppress_department_trend(&trend([(6, 6, 6), (6, 8, 3), (8, 8, 8)]), 5).unwrap();
-        let ends: Vec<Option<&str>> = out.column("period_end").unwrap().str().unwrap().iter().collect();
+        let ends: Vec<Option<&str>> = out
+            .column("period_end")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect();
         assert_eq!(ends, [Some("t1"), Some("t3")]);
         let previous: Vec<Option<f64>> = out
             .column("previous_period_click_rate")
@@ -143,7 +154,10 @@ mod tests {
             .iter()
             .collect();
         assert_eq!(significant, [None, None]);
-        assert_eq!(out.get_column_names(), trend([(0, 0, 0); 3]).get_column_names());
+        assert_eq!(
+            out.get_column_names(),
+            trend([(0, 0, 0); 3]).get_column_names()
+        );
     }
 
     #[test]
@@ -151,7 +165,13 @@ mod tests {
         // Period 1 starts empty and is kept. Period 2 starts with 2 users
         // and is removed, so period 3 loses its change against period 2.
         let out = suppress_department_trend(&trend([(0, 5, 5), (2, 6, 5), (6, 6, 6)]), 5).unwrap();
-        let ends: Vec<Option<&str>> = out.column("period_end").unwrap().str().unwrap().iter().collect();
+        let ends: Vec<Option<&str>> = out
+            .column("period_end")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect();
         assert_eq!(ends, [Some("t1"), Some("t3")]);
         let changes: Vec<Option<f64>> = out
             .column("click_rate_change")

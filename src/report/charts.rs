@@ -83,7 +83,11 @@ fn time_ticks(scale: &Scale, times: &[DateTime<Utc>], count: usize) -> Vec<(f64,
 fn legend(canvas: &mut Canvas, entries: &[(&str, &str, bool)]) {
     let mut x = canvas.left + 8.0;
     for (label, colour, dashed) in entries {
-        let dash = if *dashed { r#" stroke-dasharray="6 4""# } else { "" };
+        let dash = if *dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
         canvas.raw(&format!(
             r#"<line x1="{x:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{colour}" stroke-width="3"{dash}/>"#,
             x + 22.0,
@@ -124,11 +128,20 @@ pub fn rates_over_time(id: &str, history: &[SnapshotRates]) -> Figure {
     let x = Scale::new((first, last), (canvas.left + 12.0, canvas.right - 12.0));
     let y_max = fraction_axis_max(points.iter().map(|p| p.1.max(p.2)).fold(0.0, f64::max));
     let y = Scale::new((0.0, y_max), (canvas.bottom, canvas.top + 20.0));
-    canvas.y_axis(&y, &ticks(0.0, y_max, 6), percent_tick, "Share of emails sent (%)");
+    canvas.y_axis(
+        &y,
+        &ticks(0.0, y_max, 6),
+        percent_tick,
+        "Share of emails sent (%)",
+    );
     let shown: Vec<DateTime<Utc>> = points.iter().map(|p| p.0.at).collect();
     canvas.x_axis(&time_ticks(&x, &shown, 5), "Snapshot date (UTC)");
     for (colour, dashed, rate_of) in [
-        (CLICK, false, (|p: &(&SnapshotRates, f64, f64)| p.1) as fn(&_) -> f64),
+        (
+            CLICK,
+            false,
+            (|p: &(&SnapshotRates, f64, f64)| p.1) as fn(&_) -> f64,
+        ),
         (SUBMIT, true, |p| p.2),
     ] {
         let xy: Vec<(f64, f64)> = points
@@ -137,11 +150,21 @@ pub fn rates_over_time(id: &str, history: &[SnapshotRates]) -> Figure {
             .collect();
         let tips: Vec<String> = points
             .iter()
-            .map(|p| format!("{}: {:.1}% of {} emails", date(p.0.at), rate_of(p) * 100.0, p.0.sent))
+            .map(|p| {
+                format!(
+                    "{}: {:.1}% of {} emails",
+                    date(p.0.at),
+                    rate_of(p) * 100.0,
+                    p.0.sent
+                )
+            })
             .collect();
         canvas.series(&xy, colour, dashed, &tips);
     }
-    legend(&mut canvas, &[("Clicked", CLICK, false), ("Submitted data", SUBMIT, true)]);
+    legend(
+        &mut canvas,
+        &[("Clicked", CLICK, false), ("Submitted data", SUBMIT, true)],
+    );
     figure.body = canvas.finish(id, title);
     figure
 }
@@ -186,7 +209,11 @@ pub fn rate_intervals(
         .map(|t| (x.at(t), percent_tick(t)))
         .collect();
     canvas.x_axis(&tick_labels, "Click rate (%), with 95% Wilson interval");
-    canvas.line((canvas.left, canvas.top), (canvas.left, canvas.bottom), "axis");
+    canvas.line(
+        (canvas.left, canvas.top),
+        (canvas.left, canvas.bottom),
+        "axis",
+    );
 
     for (index, group) in ranked.iter().enumerate() {
         let middle = canvas.top + row_height * (index as f64 + 0.5);
@@ -223,8 +250,20 @@ fn draw_interval_row(canvas: &mut Canvas, x: &Scale, middle: f64, group: &GroupR
         group.low.unwrap_or(0.0) * 100.0,
         group.high.unwrap_or(0.0) * 100.0
     );
-    canvas.text((canvas.left - 8.0, middle + 4.0), "end", "label", &short_label(&group.name));
-    canvas.rect(canvas.left, middle - 7.0, x.at(rate) - canvas.left, 14.0, CLICK, &tip);
+    canvas.text(
+        (canvas.left - 8.0, middle + 4.0),
+        "end",
+        "label",
+        &short_label(&group.name),
+    );
+    canvas.rect(
+        canvas.left,
+        middle - 7.0,
+        x.at(rate) - canvas.left,
+        14.0,
+        CLICK,
+        &tip,
+    );
     if let (Some(low), Some(high)) = (group.low, group.high) {
         let (from, to) = (x.at(low), x.at(high));
         canvas.line((from, middle), (to, middle), "whisker");
@@ -235,7 +274,10 @@ fn draw_interval_row(canvas: &mut Canvas, x: &Scale, middle: f64, group: &GroupR
 
 /// Returns the band index (0 low to 3 critical) of a risk score.
 fn band_of(score: f64) -> usize {
-    BAND_BOUNDS.iter().take_while(|bound| score >= **bound).count()
+    BAND_BOUNDS
+        .iter()
+        .take_while(|bound| score >= **bound)
+        .count()
 }
 
 /// Counts scores in bins of [`BIN_POINTS`]; 100 falls in the last bin.
@@ -273,16 +315,32 @@ pub fn risk_histogram(id: &str, account: &AccountData) -> Figure {
     canvas.top = 40.0;
     let x = Scale::new((0.0, 100.0), (canvas.left, canvas.right));
     let y = Scale::new((0.0, max_count), (canvas.bottom, canvas.top));
-    let y_ticks: Vec<f64> = ticks(0.0, max_count, 5).into_iter().map(f64::round).collect();
+    let y_ticks: Vec<f64> = ticks(0.0, max_count, 5)
+        .into_iter()
+        .map(f64::round)
+        .collect();
     canvas.y_axis(&y, &y_ticks, |v| format!("{v:.0}"), "Users");
-    let x_ticks: Vec<(f64, String)> = (0..=10).map(|i| (x.at(i as f64 * 10.0), format!("{}", i * 10))).collect();
+    let x_ticks: Vec<(f64, String)> = (0..=10)
+        .map(|i| (x.at(i as f64 * 10.0), format!("{}", i * 10)))
+        .collect();
     canvas.x_axis(&x_ticks, "Risk score (points, 0 to 100)");
     for (bin, count) in counts.iter().enumerate() {
         let from = bin as f64 * BIN_POINTS;
         let band = band_of(from);
         let top = y.at(*count as f64);
-        let tip = format!("{from:.0} to {:.0} points: {count} users ({})", from + BIN_POINTS, BAND_NAMES[band]);
-        canvas.rect(x.at(from) + 1.0, top, x.at(from + BIN_POINTS) - x.at(from) - 2.0, canvas.bottom - top, BAND_COLOURS[band], &tip);
+        let tip = format!(
+            "{from:.0} to {:.0} points: {count} users ({})",
+            from + BIN_POINTS,
+            BAND_NAMES[band]
+        );
+        canvas.rect(
+            x.at(from) + 1.0,
+            top,
+            x.at(from + BIN_POINTS) - x.at(from) - 2.0,
+            canvas.bottom - top,
+            BAND_COLOURS[band],
+            &tip,
+        );
     }
     let mut legend_x = canvas.left + 8.0;
     for (name, colour) in BAND_NAMES.iter().zip(BAND_COLOURS) {
@@ -298,7 +356,10 @@ pub fn risk_histogram(id: &str, account: &AccountData) -> Figure {
 /// shared scale so that departments compare at a glance.
 pub fn trend_multiples(id: &str, trends: &[DepartmentTrend]) -> Figure {
     let title = "Click rate per period by department";
-    let mut ends: Vec<DateTime<Utc>> = trends.iter().flat_map(|t| t.points.iter().map(|p| p.end)).collect();
+    let mut ends: Vec<DateTime<Utc>> = trends
+        .iter()
+        .flat_map(|t| t.points.iter().map(|p| p.end))
+        .collect();
     ends.sort();
     ends.dedup();
     let dates = match (ends.first(), ends.last()) {
@@ -325,7 +386,9 @@ pub fn trend_multiples(id: &str, trends: &[DepartmentTrend]) -> Figure {
         .filter(|t| t.points.iter().any(|p| p.rate.is_some()))
         .collect();
     if with_rates.is_empty() {
-        figure.body = empty("No department has a period with emails sent; a trend needs at least two snapshots.");
+        figure.body = empty(
+            "No department has a period with emails sent; a trend needs at least two snapshots.",
+        );
         return figure;
     }
     let first = ends.iter().map(|t| t.timestamp()).min().unwrap_or(0) as f64;
@@ -369,7 +432,14 @@ fn trend_panel(id: &str, trend: &DepartmentTrend, domain: (f64, f64), y_max: f64
     let tips: Vec<String> = trend
         .points
         .iter()
-        .filter_map(|p| Some(format!("period ending {}: {:.1}% of {} emails", date(p.end), p.rate? * 100.0, p.sent)))
+        .filter_map(|p| {
+            Some(format!(
+                "period ending {}: {:.1}% of {} emails",
+                date(p.end),
+                p.rate? * 100.0,
+                p.sent
+            ))
+        })
         .collect();
     canvas.series(&points, CLICK, false, &tips);
     let title = format!("{}: click rate per period", trend.department);
@@ -406,26 +476,68 @@ pub fn training_bars(id: &str, account: &AccountData) -> Figure {
         let at = x.at(tick);
         canvas.line((at, canvas.top), (at, canvas.bottom), "grid");
     }
-    let labels: Vec<(f64, String)> = ticks(0.0, 1.0, 6).into_iter().map(|t| (x.at(t), percent_tick(t))).collect();
+    let labels: Vec<(f64, String)> = ticks(0.0, 1.0, 6)
+        .into_iter()
+        .map(|t| (x.at(t), percent_tick(t)))
+        .collect();
     canvas.x_axis(&labels, "Share (%): courses completed, users overdue");
-    canvas.line((canvas.left, canvas.top), (canvas.left, canvas.bottom), "axis");
+    canvas.line(
+        (canvas.left, canvas.top),
+        (canvas.left, canvas.bottom),
+        "axis",
+    );
     for (index, row) in rows.iter().enumerate() {
         let top = canvas.top + row_height * index as f64 + 4.0;
-        canvas.text((canvas.left - 8.0, top + 16.0), "end", "label", &short_label(&row.department));
+        canvas.text(
+            (canvas.left - 8.0, top + 16.0),
+            "end",
+            "label",
+            &short_label(&row.department),
+        );
         let completion = row.completion_rate();
         let overdue = row.overdue_share().unwrap_or(0.0);
         let completion_tip = match completion {
-            Some(rate) => format!("{}: {:.1}% of {} enrolments completed", row.department, rate * 100.0, row.enrolled),
+            Some(rate) => format!(
+                "{}: {:.1}% of {} enrolments completed",
+                row.department,
+                rate * 100.0,
+                row.enrolled
+            ),
             None => format!("{}: nothing enrolled", row.department),
         };
-        canvas.rect(canvas.left, top, x.at(completion.unwrap_or(0.0)) - canvas.left, 12.0, COMPLETION, &completion_tip);
-        let overdue_tip = format!("{}: {} of {} users overdue ({:.1}%)", row.department, row.overdue_users, row.users, overdue * 100.0);
-        canvas.rect(canvas.left, top + 13.0, x.at(overdue) - canvas.left, 12.0, OVERDUE, &overdue_tip);
+        canvas.rect(
+            canvas.left,
+            top,
+            x.at(completion.unwrap_or(0.0)) - canvas.left,
+            12.0,
+            COMPLETION,
+            &completion_tip,
+        );
+        let overdue_tip = format!(
+            "{}: {} of {} users overdue ({:.1}%)",
+            row.department,
+            row.overdue_users,
+            row.users,
+            overdue * 100.0
+        );
+        canvas.rect(
+            canvas.left,
+            top + 13.0,
+            x.at(overdue) - canvas.left,
+            12.0,
+            OVERDUE,
+            &overdue_tip,
+        );
     }
     canvas.rect(canvas.left + 8.0, 14.0, 12.0, 12.0, COMPLETION, "completed");
     canvas.text((canvas.left + 24.0, 24.0), "start", "legend", "Completed");
     canvas.rect(canvas.left + 120.0, 14.0, 12.0, 12.0, OVERDUE, "overdue");
-    canvas.text((canvas.left + 136.0, 24.0), "start", "legend", "Users overdue");
+    canvas.text(
+        (canvas.left + 136.0, 24.0),
+        "start",
+        "legend",
+        "Users overdue",
+    );
     figure.body = canvas.finish(id, title);
     figure
 }
@@ -439,7 +551,12 @@ mod tests {
         // 0 and 4.9 in bin 0, 25 in bin 5, 74.99 in bin 14, 75 in bin 15, 100 in bin 19.
         let counts = histogram_counts(&[0.0, 4.9, 25.0, 74.99, 75.0, 100.0, f64::NAN]);
         assert_eq!(counts.len(), 20);
-        let nonzero: Vec<(usize, u64)> = counts.iter().copied().enumerate().filter(|(_, c)| *c > 0).collect();
+        let nonzero: Vec<(usize, u64)> = counts
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, c)| *c > 0)
+            .collect();
         assert_eq!(nonzero, [(0, 2), (5, 1), (14, 1), (15, 1), (19, 1)]);
     }
 

@@ -129,8 +129,7 @@ fn overview(accounts: &[AccountData]) -> String {
         &ranked_first(&groups),
         None,
     );
-    let mut section =
-        String::from("<section id=\"overview\">\n<h2>All accounts compared</h2>\n");
+    let mut section = String::from("<section id=\"overview\">\n<h2>All accounts compared</h2>\n");
     section.push_str(&render_figure(&figure));
     section.push_str(&group_table(&groups, "Account"));
     section.push_str("</section>\n");
@@ -178,12 +177,15 @@ fn account_section(account: &AccountData) -> String {
     }
     section.push_str(&riskiest_table(&id, account));
     section.push_str(&repeat_table(&id, account));
-    section.push_str("<p class=\"back\"><a href=\"#top\">Back to the list of accounts</a></p>\n</section>\n");
+    section.push_str(
+        "<p class=\"back\"><a href=\"#top\">Back to the list of accounts</a></p>\n</section>\n",
+    );
     section
 }
 
 fn section_links(id: &str, figures: &[Figure]) -> String {
-    let mut links = String::from("<nav class=\"section-links\" aria-label=\"Charts and tables\"><ul>\n");
+    let mut links =
+        String::from("<nav class=\"section-links\" aria-label=\"Charts and tables\"><ul>\n");
     for figure in figures {
         let _ = writeln!(
             links,
@@ -211,7 +213,9 @@ fn headline(account: &AccountData) -> String {
         .pooled
         .as_ref()
         .and_then(|p| p.rate)
-        .map_or("no emails sent".to_string(), |r| format!("{:.1}%", r * 100.0));
+        .map_or("no emails sent".to_string(), |r| {
+            format!("{:.1}%", r * 100.0)
+        });
     format!(
         "<dl class=\"headline\">\n<div><dt>Users</dt><dd>{}</dd></div>\n\
          <div><dt>Click rate</dt><dd>{rate}</dd></div>\n\
@@ -285,7 +289,8 @@ fn riskiest_table(id: &str, account: &AccountData) -> String {
             escape(&user.email),
             escape(&user.department),
             escape(&user.manager),
-            user.risk_score.map_or("–".to_string(), |s| format!("{s:.1}")),
+            user.risk_score
+                .map_or("–".to_string(), |s| format!("{s:.1}")),
             escape(&user.risk_band),
             escape(&user.risk_band),
             user.clicked,

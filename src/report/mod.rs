@@ -31,15 +31,17 @@ const PART_SUFFIX: &str = ".part";
 /// Output formats of a report set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// One Parquet file per table.
+    // Plain comments, not doc comments: clap would show doc comments of the
+    // values as long help and spread `analyze --help` over many lines.
+    // One Parquet file per table.
     Parquet,
-    /// One CSV file per table.
+    // One CSV file per table.
     Csv,
-    /// One Excel workbook, `report.xlsx`, with a sheet per table.
+    // One Excel workbook, `report.xlsx`, with a sheet per table.
     Xlsx,
-    /// Parquet and CSV.
+    // Parquet and CSV.
     Both,
-    /// Parquet, CSV and the Excel workbook.
+    // Parquet, CSV and the Excel workbook.
     All,
 }
 

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use polars::prelude::{AnyValue, DataFrame, DataType, LazyFrame, SortMultipleOptions, TimeUnit, col, len};
+use polars::prelude::{
+    AnyValue, DataFrame, DataType, LazyFrame, SortMultipleOptions, TimeUnit, col, len,
+};
 
 use crate::analysis::{ACCOUNT_DIMENSION, AnalysisParams, clean_spelling, normalize_key, prepare};
 
@@ -154,12 +156,14 @@ pub fn accounts(
 ) -> Result<Vec<AccountData>> {
     let mut accounts: BTreeMap<String, AccountData> = BTreeMap::new();
     let entry = |accounts: &mut BTreeMap<String, AccountData>, id: &str| {
-        accounts.entry(id.to_string()).or_insert_with(|| AccountData {
-            account_id: id.to_string(),
-            display_name: names.get(id).cloned().unwrap_or_else(|| id.to_string()),
-            history: history.get(id).cloned().unwrap_or_default(),
-            ..AccountData::default()
-        });
+        accounts
+            .entry(id.to_string())
+            .or_insert_with(|| AccountData {
+                account_id: id.to_string(),
+                display_name: names.get(id).cloned().unwrap_or_else(|| id.to_string()),
+                history: history.get(id).cloned().unwrap_or_default(),
+                ..AccountData::default()
+            });
     };
     let user_rows = Rows::new(tables.user_risk);
     for i in 0..tables.user_risk.height() {
@@ -175,7 +179,11 @@ pub fn accounts(
     Ok(accounts.into_values().collect())
 }
 
-fn read_users(frame: &DataFrame, accounts: &mut BTreeMap<String, AccountData>, top: usize) -> Result<()> {
+fn read_users(
+    frame: &DataFrame,
+    accounts: &mut BTreeMap<String, AccountData>,
+    top: usize,
+) -> Result<()> {
     let rows = Rows::new(frame);
     for i in 0..frame.height() {
         let Some(account) = accounts.get_mut(&rows.text(i, "account_id")?) else {
@@ -255,7 +263,10 @@ fn read_trends(frame: &DataFrame, accounts: &mut BTreeMap<String, AccountData>) 
     Ok(())
 }
 
-fn read_repeat_clickers(frame: &DataFrame, accounts: &mut BTreeMap<String, AccountData>) -> Result<()> {
+fn read_repeat_clickers(
+    frame: &DataFrame,
+    accounts: &mut BTreeMap<String, AccountData>,
+) -> Result<()> {
     let rows = Rows::new(frame);
     for i in 0..frame.height() {
         let Some(account) = accounts.get_mut(&rows.text(i, "account_id")?) else {
@@ -295,7 +306,9 @@ fn training_rows(
         }
         let raw = rows.text(i, "department")?;
         let key = normalize_key(&raw);
-        let name = display.get(&key).map_or_else(|| display_fallback(&raw), |n| n.to_string());
+        let name = display
+            .get(&key)
+            .map_or_else(|| display_fallback(&raw), |n| n.to_string());
         let row = totals.entry(key).or_insert_with(|| TrainingRow {
             department: name,
             users: 0,
@@ -309,7 +322,10 @@ fn training_rows(
         row.overdue_users += i64::from(rows.int(i, "overdue_courses")?.unwrap_or(0) > 0);
     }
     let min_users = i64::from(min_group_size.unwrap_or(0));
-    let mut result: Vec<TrainingRow> = totals.into_values().filter(|r| r.users >= min_users).collect();
+    let mut result: Vec<TrainingRow> = totals
+        .into_values()
+        .filter(|r| r.users >= min_users)
+        .collect();
     result.sort_by(|a, b| a.department.cmp(&b.department));
     Ok(result)
 }
@@ -335,7 +351,10 @@ pub fn snapshot_history(snapshots: LazyFrame) -> Result<BTreeMap<String, Vec<Sna
             col("clicked").sum(),
             col("submitted").sum(),
         ])
-        .sort(["account_id", "snapshot_at"], SortMultipleOptions::default())
+        .sort(
+            ["account_id", "snapshot_at"],
+            SortMultipleOptions::default(),
+        )
         .collect()
         .context("failed to sum the snapshots")?;
     let rows = Rows::new(&frame);
@@ -344,13 +363,16 @@ pub fn snapshot_history(snapshots: LazyFrame) -> Result<BTreeMap<String, Vec<Sna
         let Some(at) = rows.time(i, "snapshot_at")? else {
             continue;
         };
-        history.entry(rows.text(i, "account_id")?).or_default().push(SnapshotRates {
-            at,
-            users: rows.int(i, "users")?.unwrap_or(0),
-            sent: rows.int(i, "sent")?.unwrap_or(0),
-            clicked: rows.int(i, "clicked")?.unwrap_or(0),
-            submitted: rows.int(i, "submitted")?.unwrap_or(0),
-        });
+        history
+            .entry(rows.text(i, "account_id")?)
+            .or_default()
+            .push(SnapshotRates {
+                at,
+                users: rows.int(i, "users")?.unwrap_or(0),
+                sent: rows.int(i, "sent")?.unwrap_or(0),
+                clicked: rows.int(i, "clicked")?.unwrap_or(0),
+                submitted: rows.int(i, "submitted")?.unwrap_or(0),
+            });
     }
     Ok(history)
 }
@@ -409,7 +431,11 @@ impl<'a> Rows<'a> {
 
     fn int(&self, i: usize, name: &str) -> Result<Option<i64>> {
         let value = self.cell(i, name)?;
-        Ok(if value.is_null() { None } else { value.extract::<i64>() })
+        Ok(if value.is_null() {
+            None
+        } else {
+            value.extract::<i64>()
+        })
     }
 
     fn float(&self, i: usize, name: &str) -> Result<Option<f64>> {

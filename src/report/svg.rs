@@ -143,7 +143,11 @@ impl Canvas {
                 .iter()
                 .map(|(x, y)| format!("{x:.1},{y:.1}"))
                 .collect();
-            let dash = if dash { r#" stroke-dasharray="6 4""# } else { "" };
+            let dash = if dash {
+                r#" stroke-dasharray="6 4""#
+            } else {
+                ""
+            };
             let _ = writeln!(
                 self.body,
                 r#"<polyline fill="none" stroke="{colour}" stroke-width="2.5"{dash} points="{}"/>"#,
@@ -161,7 +165,13 @@ impl Canvas {
 
     /// Draws the y axis with grid lines at `values`, labelled by `label`,
     /// and the axis title rotated along it.
-    pub fn y_axis(&mut self, scale: &Scale, values: &[f64], label: impl Fn(f64) -> String, title: &str) {
+    pub fn y_axis(
+        &mut self,
+        scale: &Scale,
+        values: &[f64],
+        label: impl Fn(f64) -> String,
+        title: &str,
+    ) {
         for value in values {
             let y = scale.at(*value);
             self.line((self.left, y), (self.right, y), "grid");

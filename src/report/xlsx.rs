@@ -72,7 +72,9 @@ struct CellFormats {
 impl CellFormats {
     fn new() -> Self {
         CellFormats {
-            header: Format::new().set_bold().set_border_bottom(FormatBorder::Thin),
+            header: Format::new()
+                .set_bold()
+                .set_border_bottom(FormatBorder::Thin),
             percent: Format::new().set_num_format(PERCENT_FORMAT),
             datetime: Format::new().set_num_format(DATETIME_FORMAT),
         }

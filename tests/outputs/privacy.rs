@@ -34,22 +34,51 @@ fn pseudonyms_stable_per_key() {
     write_store(dir.path());
     std::fs::write(dir.path().join("key"), format!("{KEY_ONE}\n")).unwrap();
 
-    let by_env = analyze(dir.path(), "one", &["--pseudonymize"], &[("CPSTAT_PSEUDONYM_KEY", KEY_ONE)]);
-    let by_file = analyze(dir.path(), "two", &["--pseudonymize", "--pseudonym-key-file", "key"], &[]);
-    let other_key = analyze(dir.path(), "three", &["--pseudonymize"], &[("CPSTAT_PSEUDONYM_KEY", KEY_TWO)]);
+    let by_env = analyze(
+        dir.path(),
+        "one",
+        &["--pseudonymize"],
+        &[("CPSTAT_PSEUDONYM_KEY", KEY_ONE)],
+    );
+    let by_file = analyze(
+        dir.path(),
+        "two",
+        &["--pseudonymize", "--pseudonym-key-file", "key"],
+        &[],
+    );
+    let other_key = analyze(
+        dir.path(),
+        "three",
+        &["--pseudonymize"],
+        &[("CPSTAT_PSEUDONYM_KEY", KEY_TWO)],
+    );
 
     let first = identities(&by_env);
     assert_eq!(first, identities(&by_file), "same key, same pseudonyms");
     assert_eq!(first[SOREN.id][0].as_deref(), Some(SOREN_NAME_KEY_ONE));
     assert_eq!(first[SOREN.id][1].as_deref(), Some(SOREN_EMAIL_KEY_ONE));
-    assert_eq!(first[SOREN.id][2], first[BJORN.id][2], "one manager, one pseudonym");
-    assert_eq!(first[THORA.id][2].as_deref(), Some(OLA_KEY_ONE), "Þóra's manager");
-    assert_eq!(first[OLA.id][0].as_deref(), Some(OLA_KEY_ONE), "the manager's own row joins");
+    assert_eq!(
+        first[SOREN.id][2], first[BJORN.id][2],
+        "one manager, one pseudonym"
+    );
+    assert_eq!(
+        first[THORA.id][2].as_deref(),
+        Some(OLA_KEY_ONE),
+        "Þóra's manager"
+    );
+    assert_eq!(
+        first[OLA.id][0].as_deref(),
+        Some(OLA_KEY_ONE),
+        "the manager's own row joins"
+    );
 
     let second = identities(&other_key);
     for (user, values) in &first {
         for (index, value) in values.iter().enumerate() {
-            assert_ne!(value, &second[user][index], "{user} field {index} under another key");
+            assert_ne!(
+                value, &second[user][index],
+                "{user} field {index} under another key"
+            );
         }
     }
 }
@@ -59,7 +88,11 @@ fn missing_key_explains_fix() {
     let dir = tempfile::tempdir().unwrap();
     write_store(dir.path());
     for command in ["analyze", "report"] {
-        let output = cpstat(&[command, "--store", "store", "--pseudonymize"], &[], dir.path());
+        let output = cpstat(
+            &[command, "--store", "store", "--pseudonymize"],
+            &[],
+            dir.path(),
+        );
         assert_eq!(output.status.code(), Some(2), "{command}");
         let message = String::from_utf8_lossy(&output.stderr);
         assert!(message.contains("CPSTAT_PSEUDONYM_KEY"), "{message}");
@@ -89,7 +122,11 @@ fn readable_text(path: &Path) -> Vec<u8> {
         Some("xlsx") => {
             let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
             for index in 0..archive.len() {
-                archive.by_index(index).unwrap().read_to_end(&mut bytes).unwrap();
+                archive
+                    .by_index(index)
+                    .unwrap()
+                    .read_to_end(&mut bytes)
+                    .unwrap();
             }
         }
         _ => {}
@@ -112,14 +149,39 @@ fn pseudonymized_outputs_hide_identities() {
     let env = [("CPSTAT_PSEUDONYM_KEY", KEY_ONE)];
 
     // A set written pseudonymised, with its page.
-    let set = analyze(dir.path(), "shared", &["--pseudonymize", "--format", "all"], &env);
-    cpstat_ok(&["report", "--store", "store", "--reports", "shared", "--pseudonymize"], &env, dir.path());
+    let set = analyze(
+        dir.path(),
+        "shared",
+        &["--pseudonymize", "--format", "all"],
+        &env,
+    );
+    cpstat_ok(
+        &[
+            "report",
+            "--store",
+            "store",
+            "--reports",
+            "shared",
+            "--pseudonymize",
+        ],
+        &env,
+        dir.path(),
+    );
     let page = set.join("report.pseudonymized.html");
     assert!(page.is_file());
     // A page made pseudonymised from a set that is not.
     analyze(dir.path(), "internal", &[], &[]);
     cpstat_ok(
-        &["report", "--store", "store", "--reports", "internal", "--pseudonymize", "--out", "customer.html"],
+        &[
+            "report",
+            "--store",
+            "store",
+            "--reports",
+            "internal",
+            "--pseudonymize",
+            "--out",
+            "customer.html",
+        ],
         &env,
         dir.path(),
     );
@@ -131,15 +193,25 @@ fn pseudonymized_outputs_hide_identities() {
         assert_no_identities(path);
     }
     let html = std::fs::read_to_string(dir.path().join("customer.html")).unwrap();
-    assert!(html.contains(SOREN_NAME_KEY_ONE), "the page shows the pseudonym");
+    assert!(
+        html.contains(SOREN_NAME_KEY_ONE),
+        "the page shows the pseudonym"
+    );
     assert!(html.contains(SOREN_EMAIL_KEY_ONE));
     assert!(html.contains("Økonomi"), "departments stay readable");
     let same_set_page = std::fs::read_to_string(&page).unwrap();
-    assert!(same_set_page.contains(SOREN_NAME_KEY_ONE), "a pseudonymised set is not pseudonymised twice");
+    assert!(
+        same_set_page.contains(SOREN_NAME_KEY_ONE),
+        "a pseudonymised set is not pseudonymised twice"
+    );
 
     // The check itself finds names in a set that is not pseudonymised.
     let internal = readable_text(&dir.path().join("internal/latest/user_risk.parquet"));
-    assert!(internal.windows("Søren".len()).any(|w| w == "Søren".as_bytes()));
+    assert!(
+        internal
+            .windows("Søren".len())
+            .any(|w| w == "Søren".as_bytes())
+    );
 }
 
 #[test]
@@ -147,7 +219,16 @@ fn min_group_size_hides_small_groups() {
     let dir = tempfile::tempdir().unwrap();
     write_store(dir.path());
     let json = cpstat_ok(
-        &["--json", "analyze", "--store", "store", "--out", "reports", "--min-group-size", "2"],
+        &[
+            "--json",
+            "analyze",
+            "--store",
+            "store",
+            "--out",
+            "reports",
+            "--min-group-size",
+            "2",
+        ],
         &[],
         dir.path(),
     );
@@ -160,7 +241,12 @@ fn min_group_size_hides_small_groups() {
     let departments: Vec<(String, String)> = groups
         .iter()
         .filter(|row| text(row, "dimension").as_deref() == Some("department"))
-        .map(|row| (text(row, "account_id").unwrap(), text(row, "value").unwrap()))
+        .map(|row| {
+            (
+                text(row, "account_id").unwrap(),
+                text(row, "value").unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         departments,
@@ -171,8 +257,15 @@ fn min_group_size_hides_small_groups() {
         "@Indkøb has one user"
     );
     let trend = read_rows(&set.join("department_trend.parquet"));
-    let trend_departments: Vec<String> = trend.iter().map(|row| text(row, "department").unwrap()).collect();
-    assert_eq!(trend_departments, ["Økonomi"], "A's one period, without @Indkøb");
+    let trend_departments: Vec<String> = trend
+        .iter()
+        .map(|row| text(row, "department").unwrap())
+        .collect();
+    assert_eq!(
+        trend_departments,
+        ["Økonomi"],
+        "A's one period, without @Indkøb"
+    );
 
     let summary: serde_json::Value = serde_json::from_str(&json).unwrap();
     let listed = &summary["accounts"][0]["riskiest_departments"];

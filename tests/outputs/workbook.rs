@@ -27,7 +27,11 @@ fn sheet_rows(path: &Path, sheet: &str) -> (Vec<String>, Vec<HashMap<String, Dat
     (header, data)
 }
 
-fn row_of<'a>(rows: &'a [HashMap<String, Data>], column: &str, value: &str) -> &'a HashMap<String, Data> {
+fn row_of<'a>(
+    rows: &'a [HashMap<String, Data>],
+    column: &str,
+    value: &str,
+) -> &'a HashMap<String, Data> {
     let matches: Vec<&HashMap<String, Data>> = rows
         .iter()
         .filter(|row| row.get(column) == Some(&Data::String(value.to_string())))
@@ -92,10 +96,18 @@ fn styles(path: &Path) -> Styles {
     let xml = part(path, "xl/styles.xml");
     let custom: HashMap<String, String> = elements(&xml, "numFmt")
         .iter()
-        .map(|tag| (attribute(tag, "numFmtId").unwrap(), attribute(tag, "formatCode").unwrap()))
+        .map(|tag| {
+            (
+                attribute(tag, "numFmtId").unwrap(),
+                attribute(tag, "formatCode").unwrap(),
+            )
+        })
         .collect();
     let fonts_xml = &xml[xml.find("<fonts").unwrap()..xml.find("</fonts>").unwrap()];
-    let fonts: Vec<bool> = elements(fonts_xml, "font").iter().map(|f| f.contains("<b/>")).collect();
+    let fonts: Vec<bool> = elements(fonts_xml, "font")
+        .iter()
+        .map(|f| f.contains("<b/>"))
+        .collect();
     let xfs_xml = &xml[xml.find("<cellXfs").unwrap()..xml.find("</cellXfs>").unwrap()];
     let xfs = elements(xfs_xml, "xf");
     Styles {
@@ -108,7 +120,12 @@ fn styles(path: &Path) -> Styles {
             .collect(),
         bold: xfs
             .iter()
-            .map(|xf| fonts[attribute(xf, "fontId").unwrap_or_else(|| "0".into()).parse::<usize>().unwrap()])
+            .map(|xf| {
+                fonts[attribute(xf, "fontId")
+                    .unwrap_or_else(|| "0".into())
+                    .parse::<usize>()
+                    .unwrap()]
+            })
             .collect(),
     }
 }
@@ -130,7 +147,9 @@ fn column_letters(mut index: usize) -> String {
 /// Returns the style index of cell `reference` in a sheet's XML.
 fn style_of(sheet_xml: &str, reference: &str) -> usize {
     let marker = format!("<c r=\"{reference}\"");
-    let start = sheet_xml.find(&marker).unwrap_or_else(|| panic!("cell {reference}"));
+    let start = sheet_xml
+        .find(&marker)
+        .unwrap_or_else(|| panic!("cell {reference}"));
     let tag_end = sheet_xml[start..].find('>').unwrap() + start;
     attribute(&sheet_xml[start..tag_end], "s").map_or(0, |s| s.parse().unwrap())
 }
@@ -150,20 +169,32 @@ fn workbook_cells_read_back_exactly() {
     write_store(dir.path());
     let set = analyze(dir.path(), "reports", &["--format", "xlsx"], &[]);
     let path = set.join("report.xlsx");
-    assert!(!set.join("user_risk.parquet").exists(), "xlsx alone writes no Parquet");
+    assert!(
+        !set.join("user_risk.parquet").exists(),
+        "xlsx alone writes no Parquet"
+    );
 
     let workbook: Xlsx<_> = open_workbook(&path).unwrap();
     let names = workbook.sheet_names();
     assert_eq!(
         names[..4],
-        ["user_risk", "group_rates", "department_trend", "repeat_clickers"]
+        [
+            "user_risk",
+            "group_rates",
+            "department_trend",
+            "repeat_clickers"
+        ]
     );
 
     let (header, users) = sheet_rows(&path, "user_risk");
     assert_eq!(header[..3], ["account_id", "snapshot_at", "user_id"]);
     assert_eq!(users.len(), 5, "three users of A and two of B");
     let bjorn = row_of(&users, "user_id", BJORN.id);
-    assert_eq!(bjorn["name"], Data::String(BJORN.name.into()), "markup and quotes kept as text");
+    assert_eq!(
+        bjorn["name"],
+        Data::String(BJORN.name.into()),
+        "markup and quotes kept as text"
+    );
     assert_eq!(bjorn["department"], Data::String("Økonomi".into()));
     assert_eq!(as_float(&bjorn["emails_sent"]), 10.0);
     assert_eq!(as_float(&bjorn["click_rate"]), 0.5, "5 of 10 clicked");
@@ -174,7 +205,11 @@ fn workbook_cells_read_back_exactly() {
         other => panic!("snapshot_at is {other:?}, not a date"),
     }
     let formula = row_of(&users, "user_id", FORMULA.id);
-    assert_eq!(formula["name"], Data::String("=1+2".into()), "a text cell, not a formula");
+    assert_eq!(
+        formula["name"],
+        Data::String("=1+2".into()),
+        "a text cell, not a formula"
+    );
     assert_eq!(formula["manager"], Data::String("-Åse Ågren".into()));
 
     let (_, groups) = sheet_rows(&path, "group_rates");
@@ -204,25 +239,39 @@ fn workbook_styles_and_layout() {
     write_store(dir.path());
     let set = analyze(dir.path(), "reports", &["--format", "all"], &[]);
     let path = set.join("report.xlsx");
-    assert!(set.join("user_risk.parquet").exists(), "all writes Parquet too");
+    assert!(
+        set.join("user_risk.parquet").exists(),
+        "all writes Parquet too"
+    );
     assert!(set.join("user_risk.csv").exists(), "all writes CSV too");
 
     let (header, users) = sheet_rows(&path, "user_risk");
     let letter = |name: &str| column_letters(header.iter().position(|h| h == name).unwrap());
     let styles = styles(&path);
     let sheet = part(&path, "xl/worksheets/sheet1.xml");
-    let format_at = |column: &str| styles.formats[style_of(&sheet, &format!("{}2", letter(column)))].clone();
+    let format_at =
+        |column: &str| styles.formats[style_of(&sheet, &format!("{}2", letter(column)))].clone();
 
     assert_eq!(format_at("click_rate"), "0.0%");
     assert_eq!(format_at("click_rate_smoothed"), "0.0%");
     assert_eq!(format_at("training_gap_filled"), "0.0%");
     assert_eq!(format_at("snapshot_at"), "yyyy-mm-dd hh:mm:ss");
-    assert_eq!(format_at("risk_score"), "builtin 0", "scores stay plain numbers");
+    assert_eq!(
+        format_at("risk_score"),
+        "builtin 0",
+        "scores stay plain numbers"
+    );
     assert_eq!(format_at("emails_sent"), "builtin 0");
     for column in ["account_id", "click_rate", "risk_band"] {
-        assert!(styles.bold[style_of(&sheet, &format!("{}1", letter(column)))], "{column} header bold");
+        assert!(
+            styles.bold[style_of(&sheet, &format!("{}1", letter(column)))],
+            "{column} header bold"
+        );
     }
-    assert!(!styles.bold[style_of(&sheet, &format!("{}2", letter("account_id")))], "data not bold");
+    assert!(
+        !styles.bold[style_of(&sheet, &format!("{}2", letter("account_id")))],
+        "data not bold"
+    );
 
     let pane = elements(&sheet, "pane");
     assert_eq!(pane.len(), 1, "one frozen pane");
