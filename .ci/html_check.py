@@ -73,10 +73,20 @@ def unfilter(kind, line, previous, bpp):
         elif kind == 3:
             line[i] = (line[i] + (left + up) // 2) & 0xFF
         elif kind == 4:
-            p = left + up - up_left
-            pa, pb, pc = abs(p - left), abs(p - up), abs(p - up_left)
-            predictor = left if pa <= pb and pa <= pc else (up if pb <= pc else up_left)
-            line[i] = (line[i] + predictor) & 0xFF
+            line[i] = (line[i] + paeth(left, up, up_left)) & 0xFF
+
+
+def paeth(left, up, up_left):
+    """Returns the Paeth predictor: the neighbour closest to left + up - up_left."""
+    estimate = left + up - up_left
+    distance_left = abs(estimate - left)
+    distance_up = abs(estimate - up)
+    distance_up_left = abs(estimate - up_left)
+    if distance_left <= distance_up and distance_left <= distance_up_left:
+        return left
+    if distance_up <= distance_up_left:
+        return up
+    return up_left
 
 
 def near(pixel, colour, tolerance=24):

@@ -45,7 +45,7 @@ const ACCOUNTS: [(&str, &str, f64); 2] = [
     ),
 ];
 
-/// What the demo wrote, as printed by `--json`.
+/// Paths and summary of a demo run, as printed by `--json`.
 #[derive(serde::Serialize)]
 struct DemoJson<'a> {
     store: String,

@@ -42,7 +42,7 @@ pub struct FetchResult {
     pub duration_seconds: Option<f64>,
     /// The snapshot file written.
     pub path: Option<String>,
-    /// Why the fetch failed, with its causes.
+    /// Error of a failed fetch, with its causes.
     pub error: Option<String>,
     /// The exit code this account alone would give.
     pub exit_code: i32,

@@ -154,7 +154,7 @@ fn read_tables(set_dir: &Path, privacy: &Privacy) -> Result<HashMap<String, Data
 }
 
 /// Reads the pooled history and the company names from the store. An
-/// empty store gives neither, and the page says so in its charts.
+/// empty store gives neither, and the page's charts then show a note.
 #[allow(clippy::type_complexity)]
 fn store_facts(
     store: &Store,

@@ -16,7 +16,7 @@ use crate::settings::read_secret_file;
 pub use pseudonym::{Kind, PseudonymKey, pseudonymize_frame};
 pub use suppress::{suppress_department_trend, suppress_group_rates};
 
-/// How outputs are made fit to share.
+/// Options that make outputs fit to share.
 #[derive(Debug, Clone, Default)]
 pub struct Privacy {
     /// Replace names and email addresses by pseudonyms under this key.
@@ -26,8 +26,8 @@ pub struct Privacy {
 }
 
 /// Resolves the privacy options. The key comes from `--pseudonym-key-file`
-/// (or `CPSTAT_PSEUDONYM_KEY_FILE`), else from `CPSTAT_PSEUDONYM_KEY`; it is
-/// read only with `--pseudonymize`.
+/// (or `CPSTAT_PSEUDONYM_KEY_FILE`), else from `CPSTAT_PSEUDONYM_KEY`, and
+/// is read only with `--pseudonymize`.
 pub fn resolve_privacy(args: &PrivacyArgs) -> Result<Privacy> {
     let pseudonym_key = if args.pseudonymize {
         Some(resolve_key(args.pseudonym_key_file.as_ref())?)
@@ -83,8 +83,8 @@ impl Privacy {
         Ok(replaced)
     }
 
-    /// Suppresses small groups in `group_rates` and `department_trend`;
-    /// other tables pass unchanged.
+    /// Suppresses small groups in `group_rates` and `department_trend`.
+    /// Other tables pass unchanged.
     pub fn apply_to_table(&self, name: &str, table: DataFrame) -> Result<DataFrame> {
         let Some(min_users) = self.min_group_size else {
             return Ok(table);

@@ -16,8 +16,8 @@ use sha2::Sha256;
 
 use crate::analysis::normalize_key;
 
-/// Shortest accepted key, in bytes. 16 random bytes are 128 bits, more
-/// than anyone can guess.
+/// Minimum key length in bytes. 16 random bytes are 128 bits, more than
+/// anyone can guess; a key typed by hand has far fewer bits per byte.
 pub const MIN_KEY_BYTES: usize = 16;
 /// Hex digits kept of each HMAC. 48 bits make a collision among 100,000
 /// distinct values about a 1 in 56,000 chance (birthday bound n²/2⁴⁹).

@@ -31,7 +31,8 @@ const BAND_NAMES: [&str; 4] = ["low", "medium", "high", "critical"];
 /// Width of a risk histogram bin in points; 25, 50 and 75 are multiples of
 /// it, so no bin straddles two bands.
 const BIN_POINTS: f64 = 5.0;
-/// Longest group name drawn in full beside a bar; the tooltip has the rest.
+/// Maximum characters of a group name drawn beside a bar; the tooltip
+/// shows the whole name.
 const MAX_LABEL_CHARS: usize = 24;
 
 pub fn date(time: DateTime<Utc>) -> String {
@@ -200,19 +201,11 @@ pub fn rate_intervals(
     canvas.top = 40.0;
     let x_max = fraction_axis_max(ranked.iter().filter_map(|g| g.high).fold(0.0, f64::max));
     let x = Scale::new((0.0, x_max), (canvas.left, canvas.right));
-    for tick in ticks(0.0, x_max, 6) {
-        let at = x.at(tick);
-        canvas.line((at, canvas.top), (at, canvas.bottom), "grid");
-    }
-    let tick_labels: Vec<(f64, String)> = ticks(0.0, x_max, 6)
-        .into_iter()
-        .map(|t| (x.at(t), percent_tick(t)))
-        .collect();
-    canvas.x_axis(&tick_labels, "Click rate (%), with 95% Wilson interval");
-    canvas.line(
-        (canvas.left, canvas.top),
-        (canvas.left, canvas.bottom),
-        "axis",
+    share_axis(
+        &mut canvas,
+        &x,
+        x_max,
+        "Click rate (%), with 95% Wilson interval",
     );
 
     for (index, group) in ranked.iter().enumerate() {
@@ -391,6 +384,7 @@ pub fn trend_multiples(id: &str, trends: &[DepartmentTrend]) -> Figure {
         );
         return figure;
     }
+
     let first = ends.iter().map(|t| t.timestamp()).min().unwrap_or(0) as f64;
     let last = ends.iter().map(|t| t.timestamp()).max().unwrap_or(0) as f64;
     let y_max = fraction_axis_max(
@@ -424,6 +418,7 @@ fn trend_panel(id: &str, trend: &DepartmentTrend, domain: (f64, f64), y_max: f64
         x_ticks.push((x.at(last.timestamp() as f64), date(*last)));
     }
     canvas.x_axis(&x_ticks, "Period end (UTC)");
+
     let points: Vec<(f64, f64)> = trend
         .points
         .iter()
@@ -462,72 +457,26 @@ pub fn training_bars(id: &str, account: &AccountData) -> Figure {
                the share of the department's users with at least one overdue course."
             .to_string(),
     };
-    let rows: Vec<&TrainingRow> = account.training.iter().collect();
-    if rows.is_empty() {
+    if account.training.is_empty() {
         figure.body = empty("No department to show.");
         return figure;
     }
+
     let row_height = 34.0;
-    let height = 50.0 + row_height * rows.len() as f64 + 48.0;
+    let height = 50.0 + row_height * account.training.len() as f64 + 48.0;
     let mut canvas = Canvas::new(WIDTH, height, 180.0);
     canvas.top = 40.0;
     let x = Scale::new((0.0, 1.0), (canvas.left, canvas.right));
-    for tick in ticks(0.0, 1.0, 6) {
-        let at = x.at(tick);
-        canvas.line((at, canvas.top), (at, canvas.bottom), "grid");
-    }
-    let labels: Vec<(f64, String)> = ticks(0.0, 1.0, 6)
-        .into_iter()
-        .map(|t| (x.at(t), percent_tick(t)))
-        .collect();
-    canvas.x_axis(&labels, "Share (%): courses completed, users overdue");
-    canvas.line(
-        (canvas.left, canvas.top),
-        (canvas.left, canvas.bottom),
-        "axis",
+    share_axis(
+        &mut canvas,
+        &x,
+        1.0,
+        "Share (%): courses completed, users overdue",
     );
-    for (index, row) in rows.iter().enumerate() {
+
+    for (index, row) in account.training.iter().enumerate() {
         let top = canvas.top + row_height * index as f64 + 4.0;
-        canvas.text(
-            (canvas.left - 8.0, top + 16.0),
-            "end",
-            "label",
-            &short_label(&row.department),
-        );
-        let completion = row.completion_rate();
-        let overdue = row.overdue_share().unwrap_or(0.0);
-        let completion_tip = match completion {
-            Some(rate) => format!(
-                "{}: {:.1}% of {} enrolments completed",
-                row.department,
-                rate * 100.0,
-                row.enrolled
-            ),
-            None => format!("{}: nothing enrolled", row.department),
-        };
-        canvas.rect(
-            canvas.left,
-            top,
-            x.at(completion.unwrap_or(0.0)) - canvas.left,
-            12.0,
-            COMPLETION,
-            &completion_tip,
-        );
-        let overdue_tip = format!(
-            "{}: {} of {} users overdue ({:.1}%)",
-            row.department,
-            row.overdue_users,
-            row.users,
-            overdue * 100.0
-        );
-        canvas.rect(
-            canvas.left,
-            top + 13.0,
-            x.at(overdue) - canvas.left,
-            12.0,
-            OVERDUE,
-            &overdue_tip,
-        );
+        draw_training_row(&mut canvas, &x, top, row);
     }
     canvas.rect(canvas.left + 8.0, 14.0, 12.0, 12.0, COMPLETION, "completed");
     canvas.text((canvas.left + 24.0, 24.0), "start", "legend", "Completed");
@@ -540,6 +489,60 @@ pub fn training_bars(id: &str, account: &AccountData) -> Figure {
     );
     figure.body = canvas.finish(id, title);
     figure
+}
+
+/// Draws vertical grid lines and a percentage x axis from 0 to `max`, and
+/// the y axis line, for horizontal bar charts.
+fn share_axis(canvas: &mut Canvas, x: &Scale, max: f64, title: &str) {
+    let values = ticks(0.0, max, 6);
+    for tick in &values {
+        let at = x.at(*tick);
+        canvas.line((at, canvas.top), (at, canvas.bottom), "grid");
+    }
+    let labels: Vec<(f64, String)> = values
+        .iter()
+        .map(|t| (x.at(*t), percent_tick(*t)))
+        .collect();
+    canvas.x_axis(&labels, title);
+    canvas.line(
+        (canvas.left, canvas.top),
+        (canvas.left, canvas.bottom),
+        "axis",
+    );
+}
+
+/// Draws one department's completion bar above its overdue bar.
+fn draw_training_row(canvas: &mut Canvas, x: &Scale, top: f64, row: &TrainingRow) {
+    canvas.text(
+        (canvas.left - 8.0, top + 16.0),
+        "end",
+        "label",
+        &short_label(&row.department),
+    );
+
+    let completion = row.completion_rate();
+    let completion_tip = match completion {
+        Some(rate) => format!(
+            "{}: {:.1}% of {} enrolments completed",
+            row.department,
+            rate * 100.0,
+            row.enrolled
+        ),
+        None => format!("{}: nothing enrolled", row.department),
+    };
+    let width = x.at(completion.unwrap_or(0.0)) - canvas.left;
+    canvas.rect(canvas.left, top, width, 12.0, COMPLETION, &completion_tip);
+
+    let overdue = row.overdue_share().unwrap_or(0.0);
+    let overdue_tip = format!(
+        "{}: {} of {} users overdue ({:.1}%)",
+        row.department,
+        row.overdue_users,
+        row.users,
+        overdue * 100.0
+    );
+    let width = x.at(overdue) - canvas.left;
+    canvas.rect(canvas.left, top + 13.0, width, 12.0, OVERDUE, &overdue_tip);
 }
 
 #[cfg(test)]

@@ -156,6 +156,7 @@ fn account_section(account: &AccountData) -> String {
         escape(&account.account_id)
     );
     section.push_str(&headline(account));
+
     let figures = [
         rates_over_time(&format!("{id}-rates"), &account.history),
         rate_intervals(
@@ -175,6 +176,7 @@ fn account_section(account: &AccountData) -> String {
     for figure in &figures {
         section.push_str(&render_figure(figure));
     }
+
     section.push_str(&riskiest_table(&id, account));
     section.push_str(&repeat_table(&id, account));
     section.push_str(

@@ -33,8 +33,8 @@ const FRACTION_COLUMNS: [&str; 5] = [
     "overdue",
 ];
 
-/// Returns whether a Float64 column holds fractions that read best as percentages:
-/// every rate, its interval bounds and changes, and the gap columns.
+/// Returns whether a Float64 column contains fractions that read best as
+/// percentages: every rate, its interval bounds and changes, and the gap columns.
 pub fn is_fraction_column(name: &str) -> bool {
     name.split('_').any(|word| word == "rate") || FRACTION_COLUMNS.contains(&name)
 }
@@ -90,7 +90,8 @@ fn write_sheet(sheet: &mut Worksheet, frame: &DataFrame, formats: &CellFormats) 
         )));
     }
     for (index, column) in frame.columns().iter().enumerate() {
-        let col = u16::try_from(index).context("more columns than an Excel sheet holds")?;
+        let col = u16::try_from(index)
+            .context("the table has more than 65535 columns, more than an Excel sheet allows")?;
         sheet.write_string_with_format(0, col, column.name().as_str(), &formats.header)?;
         write_column(sheet, col, column, formats)?;
     }

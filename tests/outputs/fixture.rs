@@ -193,7 +193,7 @@ pub fn analyze(dir: &Path, reports: &str, extra: &[&str], env: &[(&str, &str)]) 
         .expect("latest points at the report set")
 }
 
-/// Every regular file under `dir`.
+/// Lists every regular file under `dir`, sorted.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];

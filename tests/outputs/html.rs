@@ -28,7 +28,7 @@ fn figure<'a>(html: &'a str, id: &str) -> &'a str {
     &html[start..end]
 }
 
-/// Every value of `attribute` in the page, e.g. every `href`.
+/// Returns every value of `attribute` in the page, e.g. every `href`.
 fn attribute_values<'a>(html: &'a str, attribute: &str) -> Vec<&'a str> {
     let marker = format!(" {attribute}=\"");
     html.match_indices(&marker)

@@ -1,7 +1,8 @@
-//! The shareable outputs, made by the real binary from a store written by
-//! cpstat's own snapshot writer: the Excel workbook read back by calamine,
-//! the safe CSV, pseudonymised and suppressed outputs, the HTML report, the
-//! JSON summaries, fetching many accounts, and completions and man page.
+//! The shareable outputs, made by the real binary from a store that
+//! cpstat's own snapshot writer wrote. The tests read the Excel workbook
+//! back with calamine and check the safe CSV, pseudonymised and suppressed
+//! outputs, the HTML report, the JSON summaries, fetching many accounts,
+//! the completions and the manual page.
 
 #[path = "../common/mod.rs"]
 mod common;

@@ -107,8 +107,9 @@ fn missing_key_explains_fix() {
     assert!(String::from_utf8_lossy(&short.stderr).contains("fewer than the 16 required"));
 }
 
-/// The text a reader of the file sees: every string cell of a Parquet
-/// file, every part of a workbook unzipped, and the raw bytes of the rest.
+/// Returns the text that a reader of the file gets: its raw bytes, plus
+/// every string cell of a Parquet file and every part of a workbook
+/// unzipped, because both formats compress their text.
 fn readable_text(path: &Path) -> Vec<u8> {
     let mut bytes = std::fs::read(path).unwrap();
     match path.extension().and_then(|e| e.to_str()) {

@@ -10,7 +10,7 @@ use calamine::{Data, Reader, Xlsx, open_workbook};
 
 use crate::fixture::*;
 
-/// The cells of one sheet by header name, one map per data row.
+/// Reads the header and the cells of one sheet, one map per data row.
 fn sheet_rows(path: &Path, sheet: &str) -> (Vec<String>, Vec<HashMap<String, Data>>) {
     let mut workbook: Xlsx<_> = open_workbook(path).expect("calamine opens the workbook");
     let range = workbook.worksheet_range(sheet).expect("sheet exists");
