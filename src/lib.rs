@@ -10,6 +10,8 @@ pub mod error;
 pub mod generate;
 pub mod logging;
 pub mod mock;
+pub mod output;
+pub mod privacy;
 pub mod query;
 pub mod report;
 pub mod secret;

@@ -1323,15 +1323,50 @@ fn compare_user_risk(place: &Place, row: &Row, e: &ExpectedUserRisk, snapshot_at
     place.boolean(row, "counters_missing", Some(d.counters_missing));
 }
 
+/// Models the `account` rows of `group_rates`: each account's latest users
+/// pooled into one group keyed by the account id, ranked across accounts.
+fn model_account_rows(fixture: &Fixture) -> BTreeMap<String, ExpectedGroup> {
+    let mut rows: BTreeMap<String, ExpectedGroup> = BTreeMap::new();
+    for (account, snapshots) in &fixture.snapshots {
+        let latest = snapshots.last().expect("an account has snapshots");
+        let risk = model_user_risk(latest);
+        let scores: Vec<f64> = risk.iter().map(|r| r.risk_score).collect();
+        let row = ExpectedGroup {
+            dimension: "account",
+            key: account.clone(),
+            value: account.clone(),
+            users: risk.len() as i64,
+            sent: risk.iter().map(|r| r.derived.sent).sum(),
+            clicked: risk.iter().map(|r| r.derived.clicked).sum(),
+            submitted: risk.iter().map(|r| r.derived.submitted).sum(),
+            mean_risk_score: mean(&scores).expect("an account has users"),
+            rank: None,
+        };
+        rows.insert(account.clone(), row);
+    }
+    let lows: Vec<f64> = rows
+        .values()
+        .filter_map(|row| row.click_interval().map(|(low, _)| low))
+        .collect();
+    for row in rows.values_mut() {
+        row.rank = row
+            .click_interval()
+            .map(|(low, _)| min_rank_descending(low, &lows));
+    }
+    rows
+}
+
 fn check_group_rates(fixture: &Fixture) {
     let table = read_table(&fixture.report_dir, "group_rates");
     assert_accounts("group_rates", &table, fixture);
+    let account_rows = model_account_rows(fixture);
     for (account, snapshots) in &fixture.snapshots {
         let latest = snapshots.last().expect("an account has snapshots");
-        let expected = model_group_rates(snapshots, &model_user_risk(latest));
+        let mut expected = model_group_rates(snapshots, &model_user_risk(latest));
+        expected.push(account_rows[account].clone());
         let rows = table.get(account).map(Vec::as_slice).unwrap_or_default();
         assert_same_row_count(account, "group_rates", rows.len(), expected.len());
-        for dimension in DIMENSIONS {
+        for dimension in DIMENSIONS.iter().copied().chain(["account"]) {
             let modelled = expected.iter().filter(|g| g.dimension == dimension).count();
             let written = rows
                 .iter()
