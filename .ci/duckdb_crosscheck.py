@@ -479,13 +479,39 @@ def check_group_rates(con, mismatches, reports):
         FROM rates
         """
     )
+    # The account dimension pools every latest user of an account into one
+    # row keyed by the account id, ranked across all accounts of the run.
+    con.execute(
+        f"""
+        INSERT INTO group_rates_expected BY NAME
+        WITH totals AS (
+            SELECT account_id, snapshot_at, 'account' AS dimension, account_id AS key,
+                   count(*) AS users, sum(sent) AS sent, sum(clicked) AS clicked,
+                   sum(submitted) AS submitted, avg(risk_score) AS mean_risk_score
+            FROM risk GROUP BY account_id, snapshot_at
+        ),
+        rates AS (
+            SELECT t.*, t.account_id AS value,
+                {ratio_sql('clicked', 'sent')} AS click_rate,
+                {click_low} AS click_rate_low, {click_high} AS click_rate_high,
+                {ratio_sql('submitted', 'sent')} AS submit_rate,
+                {submit_low} AS submit_rate_low, {submit_high} AS submit_rate_high
+            FROM totals AS t
+        )
+        SELECT *,
+            CASE WHEN click_rate_low IS NOT NULL THEN
+                rank() OVER (ORDER BY click_rate_low DESC NULLS LAST)
+            END AS rank
+        FROM rates
+        """
+    )
     actual_all = read_report(con, reports / "group_rates.parquet")
     check_order(
         mismatches, "group_rates", actual_all,
         lambda row: (row["account_id"], row["dimension"], nulls_last(row["rank"]), row["value"]),
         "account, dimension, rank (unranked last) and value",
     )
-    for dimension in DIMENSIONS:
+    for dimension in DIMENSIONS + ("account",):
         expected = fetch_dicts(
             con, f"SELECT * FROM group_rates_expected WHERE dimension = {sql_string(dimension)}"
         )
@@ -493,7 +519,7 @@ def check_group_rates(con, mismatches, reports):
         check = f"group_rates {dimension}"
         rows, _ = compare_keyed(mismatches, check, ["account_id", "key"], expected, actual, GROUP_RATES_COMPARED)
         mismatches.record(check, rows, "key, display value, counts, rates, Wilson bounds, rank")
-    known = set(DIMENSIONS)
+    known = set(DIMENSIONS) | {"account"}
     for row in actual_all:
         if row["dimension"] not in known:
             mismatches.add(f"group_rates: unknown dimension {row['dimension']!r}")
