@@ -337,6 +337,11 @@ pub struct AnalyzeArgs {
     /// Risk weights, e.g. click=0.3,submit=0.3,training=0.15,overdue=0.1,score=0.15; they must sum to 1.
     #[arg(long, value_name = "LIST")]
     pub weights: Option<String>,
+
+    /// Recompute everything and neither read nor write <store>/cache, which
+    /// otherwise keeps per-snapshot and per-period results between runs.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// Arguments of `cpstat query`.

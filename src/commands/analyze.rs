@@ -6,7 +6,9 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 use polars::prelude::*;
 
-use crate::analysis::{AnalysisParams, ReportTables, RiskWeights, Summary, analyze, summarize};
+use crate::analysis::{
+    AnalysisParams, PieceCache, ReportTables, RiskWeights, Summary, analyze_store,
+};
 use crate::cli::AnalyzeArgs;
 use crate::config::ConfigFile;
 use crate::error::{ExitKind, usage};
@@ -31,6 +33,7 @@ pub fn run(args: &AnalyzeArgs, config: &ConfigFile, quiet: bool) -> Result<ExitK
         accounts: args.accounts.clone(),
         format: args.format,
         csv: CsvOptions { bom: !args.no_bom },
+        cache: !args.no_cache,
     };
     let outcome = run_analysis(&Store::new(&store_dir), &out, &params, &options)?;
     if !quiet {
@@ -45,6 +48,8 @@ pub struct RunOptions {
     pub accounts: Vec<String>,
     pub format: crate::report::Format,
     pub csv: CsvOptions,
+    /// Read and write the analysis cache under the store.
+    pub cache: bool,
 }
 
 fn resolve_params(args: &AnalyzeArgs) -> Result<AnalysisParams> {
@@ -128,13 +133,14 @@ pub fn run_analysis(
             account_filter_text(&options.accounts)
         )));
     }
-    let snapshots = Store::scan(&files)?;
-    let tables =
-        analyze(snapshots.clone(), params).context("failed to compute the report tables")?;
-    let summary = summarize(snapshots.clone(), &tables, params)
-        .context("failed to summarise the analysis")?;
-    let mut named = named_tables(tables);
-    let queried = crate::query::run_shipped_queries(snapshots, &named)?;
+    let cache = options.cache.then(|| PieceCache::new(store));
+    let analysis = analyze_store(&files, params, cache.as_ref())
+        .context("failed to compute the report tables")?;
+    let summary = analysis.summary;
+    let mut named = named_tables(analysis.tables);
+    let latest = crate::query::latest(Store::scan(&analysis.newest_files)?)?;
+    let queried =
+        crate::query::run_shipped_queries_with_latest(Store::scan(&files)?, latest, &named)?;
     named.extend(queried);
     let report_dir = publish(out, Utc::now(), &mut named, options.format, options.csv)?;
     tracing::info!(dir = %report_dir.display(), "wrote report set");

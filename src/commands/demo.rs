@@ -71,6 +71,7 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<ExitKind> {
         accounts: Vec::new(),
         format: Format::Both,
         csv: CsvOptions { bom: true },
+        cache: true,
     };
     let outcome = tokio::task::block_in_place(|| {
         run_analysis(
