@@ -15,6 +15,8 @@ independently of cpstat's code:
   its z-test;
 - every user of `user_risk`: derived counts, rates, smoothed rates, gaps,
   points, risk score, band, rank and flags;
+- every user of `repeat_clickers`: identity from the latest snapshot, rising
+  periods, clicks gained and the period labels;
 
 and compares them with the Parquet files in STORE/reports/latest (counts,
 booleans, strings and times exactly, floats to within 1e-9), and checks that
@@ -50,6 +52,7 @@ WEIGHTS = {"click": 0.30, "submit": 0.30, "training": 0.15, "overdue": 0.10, "sc
 OVERDUE_CAP = 3
 BAND_BOUNDS = (25.0, 50.0, 75.0)
 SIGNIFICANCE_LEVEL = 0.05
+MIN_REPEAT_PERIODS = 2
 SCORE_DECIMALS = 9
 NONE_LABEL = "(none)"
 
@@ -66,6 +69,14 @@ SCALAR_DIMENSIONS = {
     "manager": "manager",
 }
 DIMENSIONS = ("department", "branch", "group", "country", "manager")
+
+# Columns that the report tables read (docs/metrics.md), so DuckDB need not
+# load the other columns of every snapshot.
+ANALYZED_COLUMNS = [
+    "snapshot_at", "account_id", "user_id", "email", "name", "department", "branch_name", "manager", "country",
+    "groups", "enrolled_courses", "not_completed_courses", "overdue_courses", "enrolled_materials",
+    "not_completed_materials", "phishing_campaigns", "emails_sent", "links_clicked", "data_submitted",
+]
 
 # Columns of a snapshot file, in order (schema version 1 in docs/store.md).
 STORE_COLUMNS = [
@@ -231,7 +242,8 @@ def load_prepared(con, store):
     con.execute(
         f"""
         CREATE TEMP TABLE raw_rows AS
-        SELECT * REPLACE (CASE WHEN isnan(average_score) THEN NULL ELSE average_score END AS average_score)
+        SELECT {', '.join(ANALYZED_COLUMNS)},
+               CASE WHEN isnan(average_score) THEN NULL ELSE average_score END AS average_score
         FROM read_parquet({glob}, hive_partitioning = false, filename = true, file_row_number = true)
         WHERE account_id IS NOT NULL AND user_id IS NOT NULL AND snapshot_at IS NOT NULL
         QUALIFY row_number() OVER (
@@ -443,7 +455,7 @@ GROUP_RATES_COMPARED = [
 ]
 
 
-def check_group_rates(con, mismatches, reports):
+def build_group_rates(con):
     click_low, click_high = wilson_sql("clicked", "sent")
     submit_low, submit_high = wilson_sql("submitted", "sent")
     # A user counts once per group, even when listed twice in it.
@@ -505,6 +517,10 @@ def check_group_rates(con, mismatches, reports):
         FROM rates
         """
     )
+
+
+def check_group_rates(con, mismatches, reports):
+    build_group_rates(con)
     actual_all = read_report(con, reports / "group_rates.parquet")
     check_order(
         mismatches, "group_rates", actual_all,
@@ -534,8 +550,12 @@ TREND_COMPARED = [
 ]
 
 
-def check_department_trend(con, mismatches, notes, reports):
-    """Recompute `department_trend` for consecutive snapshots (no `--every`)."""
+def build_department_trend(con):
+    """Recompute `department_trend` for consecutive snapshots (no `--every`) as rows of dicts.
+
+    The z statistic and the p-value are computed in Python, because DuckDB
+    has no `erfc`.
+    """
 
     def delta(name):
         start, end = f"s.{name}", f"e.{name}"
@@ -568,6 +588,7 @@ def check_department_trend(con, mismatches, notes, reports):
             coalesce(s.account_id, e.account_id) AS account_id,
             coalesce(s.period_start, e.period_start) AS period_start,
             coalesce(s.period_end, e.period_end) AS period_end,
+            coalesce(s.user_id, e.user_id) AS user_id,
             s.user_id IS NOT NULL AS in_start,
             e.user_id IS NOT NULL AS in_end,
             s.department_key AS start_key,
@@ -642,6 +663,11 @@ def check_department_trend(con, mismatches, notes, reports):
         row["change_p_value"] = None if z is None else math.erfc(abs(z) / math.sqrt(2.0))
         p = row["change_p_value"]
         row["change_significant"] = None if p is None else p < SIGNIFICANCE_LEVEL
+    return expected
+
+
+def check_department_trend(con, mismatches, notes, reports):
+    expected = build_department_trend(con)
     actual = read_report(con, reports / "department_trend.parquet")
     check_order(
         mismatches, "department_trend", actual,
@@ -660,6 +686,69 @@ def check_department_trend(con, mismatches, notes, reports):
             "(a value spelled so, and missing values); their rows were paired by their values"
         )
     mismatches.record("department_trend", rows, "counts, deltas, period rates, Wilson bounds, z-test")
+
+
+REPEAT_COMPARED = [
+    "email", "name", "department", "branch_name", "manager", "country", "last_seen_at",
+    "periods_with_clicks", "clicks_gained", "click_periods",
+]
+
+
+def build_repeat_clickers(con):
+    """Recompute `repeat_clickers` from the `changes` of build_department_trend."""
+    label = "strftime({}, '%Y-%m-%dT%H:%M:%SZ')"
+    period = f"{label.format('period_start')} || '/' || {label.format('period_end')}"
+    con.execute(
+        f"""
+        CREATE TEMP TABLE repeat_expected AS
+        WITH per_user AS (
+            SELECT account_id, user_id, count(*) AS periods_with_clicks,
+                   sum(delta_clicked) AS clicks_gained,
+                   string_agg({period}, '; ' ORDER BY period_end) AS click_periods
+            FROM changes WHERE delta_clicked > 0
+            GROUP BY ALL HAVING count(*) >= {MIN_REPEAT_PERIODS}
+        ),
+        identity AS (
+            SELECT r.account_id, r.user_id, r.email, r.name, d.value AS department, r.branch_name,
+                   r.manager, r.country, r.snapshot_at AS last_seen_at
+            FROM prepared AS r
+            JOIN per_user USING (account_id, user_id)
+            JOIN department_keys AS k USING (account_id, snapshot_at, user_id)
+            JOIN displays AS d
+              ON d.account_id = r.account_id AND d.dimension = 'department' AND d.key = k.department_key
+            QUALIFY r.snapshot_at = max(r.snapshot_at) OVER (PARTITION BY r.account_id, r.user_id)
+        )
+        SELECT * FROM per_user JOIN identity USING (account_id, user_id)
+        """
+    )
+
+
+def check_repeat_clickers(con, mismatches, reports):
+    build_repeat_clickers(con)
+    expected = fetch_dicts(con, "SELECT * FROM repeat_expected")
+    actual = read_report(con, reports / "repeat_clickers.parquet")
+    check_order(
+        mismatches, "repeat_clickers", actual,
+        lambda row: (row["account_id"], -row["periods_with_clicks"], -row["clicks_gained"], row["user_id"]),
+        "account, periods_with_clicks and clicks_gained (highest first) and user_id",
+    )
+    rows, _ = compare_keyed(mismatches, "repeat_clickers", ["account_id", "user_id"], expected, actual, REPEAT_COMPARED)
+    mismatches.record("repeat_clickers", rows, "identity, rising periods, clicks gained, period labels")
+
+
+def compute_tables(con, store, notes):
+    """Build the tables `risk`, `group_rates_expected`, `trend_expected` and `repeat_expected`.
+
+    Returns the rows of `department_trend` with the z-test, which is computed
+    in Python.
+    """
+    load_prepared(con, store)
+    build_value_map(con, notes)
+    build_user_risk(con)
+    build_group_rates(con)
+    trend = build_department_trend(con)
+    build_repeat_clickers(con)
+    return trend
 
 
 def two_proportion_z(successes1, trials1, successes2, trials2):
@@ -733,7 +822,7 @@ def main():
     store = args.store
     reports = args.reports or store / "reports" / "latest"
     missing = [p for p in (store / "users_summary", reports, args.queries / "duckdb_views.sql") if not p.exists()]
-    for table in ("user_risk", "group_rates", "department_trend"):
+    for table in ("user_risk", "group_rates", "department_trend", "repeat_clickers"):
         if not (reports / f"{table}.parquet").is_file():
             missing.append(reports / f"{table}.parquet")
     if missing:
@@ -753,6 +842,7 @@ def main():
     check_user_risk(con, mismatches, reports)
     check_group_rates(con, mismatches, reports)
     check_department_trend(con, mismatches, notes, reports)
+    check_repeat_clickers(con, mismatches, reports)
     check_shipped_queries(store, reports, args.queries, mismatches)
 
     print(f"DuckDB {duckdb.__version__} cross-check of {reports}")

@@ -476,6 +476,11 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub skip_invalid: bool,
 
+    /// Recompute everything and neither read nor write <store>/cache, which
+    /// otherwise keeps per-snapshot and per-period results between runs.
+    #[arg(long)]
+    pub no_cache: bool,
+
     #[command(flatten)]
     pub lock: LockArg,
     #[command(flatten)]

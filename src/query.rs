@@ -21,13 +21,25 @@ pub fn latest(snapshots: LazyFrame) -> PolarsResult<LazyFrame> {
 
 /// Builds a SQL context with `snapshots`, `latest` and the given tables.
 pub fn context(snapshots: LazyFrame, tables: &[(String, DataFrame)]) -> Result<SQLContext> {
+    let newest = latest(snapshots.clone())?;
+    Ok(context_with_latest(snapshots, newest, tables))
+}
+
+/// Builds a SQL context like [`context`] with `latest` given, for a caller
+/// that knows which files hold each account's newest snapshot and so need
+/// not scan the whole store for it.
+pub fn context_with_latest(
+    snapshots: LazyFrame,
+    latest: LazyFrame,
+    tables: &[(String, DataFrame)],
+) -> SQLContext {
     let context = SQLContext::new();
-    context.register("snapshots", snapshots.clone());
-    context.register("latest", latest(snapshots)?);
+    context.register("snapshots", snapshots);
+    context.register("latest", latest);
     for (name, frame) in tables {
         context.register(name, frame.clone().lazy());
     }
-    Ok(context)
+    context
 }
 
 /// Runs one SQL text and collects the result. SQL that cannot be planned
@@ -45,13 +57,25 @@ pub fn run_shipped_queries(
     snapshots: LazyFrame,
     tables: &[(String, DataFrame)],
 ) -> Result<Vec<(String, DataFrame)>> {
-    let mut context = context(snapshots, tables)?;
+    run_queries_in(&mut context(snapshots, tables)?)
+}
+
+/// Runs every shipped query in a context from [`context_with_latest`].
+pub fn run_shipped_queries_with_latest(
+    snapshots: LazyFrame,
+    latest: LazyFrame,
+    tables: &[(String, DataFrame)],
+) -> Result<Vec<(String, DataFrame)>> {
+    run_queries_in(&mut context_with_latest(snapshots, latest, tables))
+}
+
+fn run_queries_in(context: &mut SQLContext) -> Result<Vec<(String, DataFrame)>> {
     SHIPPED_QUERIES
         .iter()
         .map(|(name, sql)| {
             Ok((
                 name.to_string(),
-                run_sql(&mut context, &format!("queries/{name}.sql"), sql)?,
+                run_sql(context, &format!("queries/{name}.sql"), sql)?,
             ))
         })
         .collect()

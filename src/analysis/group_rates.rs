@@ -68,10 +68,20 @@ pub fn group_rates(
     params: &AnalysisParams,
 ) -> anyhow::Result<DataFrame> {
     params.validate()?;
-    let frame = prepared.lazy();
-    let mapping = value_mapping(dimension_values(frame.clone(), &[])?)?;
+    let mapping = value_mapping(dimension_values(prepared.lazy(), &[])?)?;
+    group_rates_with_mapping(prepared, params, mapping)
+}
+
+/// Builds the `group_rates` table with the grouping keys and display values
+/// of `mapping` (from [`value_mapping`] over every prepared row in range),
+/// so that `prepared` need only hold the latest snapshot of each account.
+pub(crate) fn group_rates_with_mapping(
+    prepared: &PreparedSnapshots,
+    params: &AnalysisParams,
+    mapping: LazyFrame,
+) -> anyhow::Result<DataFrame> {
     let members = attach_values(
-        dimension_values(scored_latest_rows(frame, params), &MEMBER_COLUMNS)?,
+        dimension_values(scored_latest_rows(prepared.lazy(), params), &MEMBER_COLUMNS)?,
         mapping,
     )
     .unique_stable_generic(
@@ -98,7 +108,7 @@ pub fn group_rates(
 /// `dimension`, `raw` and the `carry` columns. A user with no group gets one
 /// `group` row with a null value, and every user gets one `account` row
 /// whose value is the account id.
-fn dimension_values(frame: LazyFrame, carry: &[&str]) -> PolarsResult<LazyFrame> {
+pub(crate) fn dimension_values(frame: LazyFrame, carry: &[&str]) -> PolarsResult<LazyFrame> {
     let base: Vec<Expr> = ["account_id", "user_id"]
         .iter()
         .chain(carry)

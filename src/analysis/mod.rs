@@ -8,6 +8,7 @@
 //! tested on its own: they take the output of [`prepare`].
 
 mod group_rates;
+pub mod incremental;
 mod normalize;
 mod params;
 mod periods;
@@ -26,6 +27,7 @@ use polars::prelude::*;
 pub use group_rates::{
     ACCOUNT_DIMENSION, DIMENSIONS, GROUP_RATES_COLUMNS, click_rank, group_rates,
 };
+pub use incremental::{PieceCache, PieceStats, StoreAnalysis, analyze_store};
 pub use normalize::{NONE_LABEL, attach_values, clean_spelling, normalize_key, value_mapping};
 pub use params::{
     AnalysisParams, DEFAULT_SMOOTHING_STRENGTH, Every, ParamsError, RiskWeights,

@@ -56,7 +56,15 @@ pub fn display_value(key: &str, spelling_counts: &BTreeMap<String, u64>) -> Stri
 /// `account_id`, `dimension`, `raw` (null replaced by ""), `key` and `value`,
 /// and is meant for [`attach_values`].
 pub fn value_mapping(values: LazyFrame) -> PolarsResult<LazyFrame> {
-    let counts = values
+    let counts = spelling_counts(values).collect()?;
+    mapping_from_counts(&counts).map(IntoLazy::lazy)
+}
+
+/// Counts the rows of each raw value: `account_id`, `dimension`, `raw` (null
+/// replaced by "") and `rows` (UInt64). Counts of disjoint row sets can be
+/// added up per value before [`mapping_from_counts`].
+pub(crate) fn spelling_counts(values: LazyFrame) -> LazyFrame {
+    values
         .select([
             col("account_id"),
             col("dimension"),
@@ -64,9 +72,13 @@ pub fn value_mapping(values: LazyFrame) -> PolarsResult<LazyFrame> {
         ])
         .group_by([col("account_id"), col("dimension"), col("raw")])
         .agg([len().cast(DataType::UInt64).alias("rows")])
-        .collect()?;
-    let distinct = distinct_values(&counts)?;
-    mapping_frame(&distinct).map(IntoLazy::lazy)
+}
+
+/// Builds the mapping of [`value_mapping`] from the output of
+/// [`spelling_counts`], with one row per account, dimension and raw value.
+pub(crate) fn mapping_from_counts(counts: &DataFrame) -> PolarsResult<DataFrame> {
+    let distinct = distinct_values(counts)?;
+    mapping_frame(&distinct)
 }
 
 /// Group of a value: account, dimension and grouping key.
@@ -144,22 +156,31 @@ pub fn attach_values(frame: LazyFrame, mapping: LazyFrame) -> LazyFrame {
 /// display spelling counted over all rows of `frame`. This is the same
 /// mapping that `group_rates` uses for its `department` dimension.
 pub(crate) fn with_department_group(frame: LazyFrame) -> PolarsResult<LazyFrame> {
-    let tag = [
-        lit("department").alias("dimension"),
-        col("department").alias("raw"),
-    ];
     let values = frame
         .clone()
-        .select([&[col("account_id")], &tag[..]].concat());
+        .select([&[col("account_id")], &department_tag()[..]].concat());
     let mapping = value_mapping(values)?;
-    let grouped = attach_values(frame.with_columns(tag), mapping)
+    Ok(with_department_mapping(frame, mapping))
+}
+
+/// Adds `department_key` and `department_display` to prepared rows from a
+/// mapping of [`value_mapping`] that covers every department value of
+/// `frame`. Rows of other dimensions in `mapping` are ignored.
+pub(crate) fn with_department_mapping(frame: LazyFrame, mapping: LazyFrame) -> LazyFrame {
+    attach_values(frame.with_columns(department_tag()), mapping)
         .rename(
             ["key", "value"],
             ["department_key", "department_display"],
             true,
         )
-        .drop(cols(["dimension", "raw"]));
-    Ok(grouped)
+        .drop(cols(["dimension", "raw"]))
+}
+
+fn department_tag() -> [Expr; 2] {
+    [
+        lit("department").alias("dimension"),
+        col("department").alias("raw"),
+    ]
 }
 
 #[cfg(test)]

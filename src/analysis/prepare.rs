@@ -61,6 +61,12 @@ impl PreparedSnapshots {
     pub fn rows(&self) -> &DataFrame {
         &self.rows
     }
+
+    /// Wraps rows that already have every prepared column, such as the
+    /// output of [`cleaned_rows`] with the department columns attached.
+    pub(crate) fn from_rows(rows: DataFrame) -> Self {
+        PreparedSnapshots { rows }
+    }
 }
 
 /// Selects the used columns of the snapshot rows within the date range of
@@ -77,6 +83,17 @@ impl PreparedSnapshots {
 /// is kept.
 pub fn prepare(snapshots: LazyFrame, params: &AnalysisParams) -> anyhow::Result<PreparedSnapshots> {
     params.validate()?;
+    let rows = with_department_group(cleaned_rows(snapshots, params)?)?.collect()?;
+    Ok(PreparedSnapshots { rows })
+}
+
+/// Builds the prepared rows without `department_key` and
+/// `department_display`, whose display spelling depends on every row in
+/// range. [`prepare`] adds them.
+pub(crate) fn cleaned_rows(
+    snapshots: LazyFrame,
+    params: &AnalysisParams,
+) -> PolarsResult<LazyFrame> {
     let identity = [col("account_id"), col("snapshot_at"), col("user_id")];
     let rows = snapshots
         .select(input_columns())
@@ -89,8 +106,7 @@ pub fn prepare(snapshots: LazyFrame, params: &AnalysisParams) -> anyhow::Result<
         )
         .with_columns(training_counts()?)
         .with_columns(score_columns());
-    let rows = with_department_group(rows)?.collect()?;
-    Ok(PreparedSnapshots { rows })
+    Ok(rows)
 }
 
 /// Returns the UTC microsecond Datetime type of `snapshot_at`.

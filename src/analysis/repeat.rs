@@ -2,7 +2,7 @@
 
 use polars::prelude::*;
 
-use super::params::AnalysisParams;
+use super::params::{AnalysisParams, Every};
 use super::periods::user_changes;
 use super::prepare::PreparedSnapshots;
 use super::{join_args, over};
@@ -39,11 +39,46 @@ pub fn repeat_clickers(
 ) -> anyhow::Result<DataFrame> {
     params.validate()?;
     let frame = prepared.lazy();
-    let per_user = rising_periods_per_user(user_changes(frame.clone(), params.every)?);
+    let rising = rising_clicks(frame.clone(), params.every)?;
+    repeat_clickers_from(rising, frame)
+}
 
+/// Selects the periods of `frame` (prepared rows with `department_key`) in
+/// which a user's derived click count rose: `account_id`, `user_id`,
+/// `period_start`, `period_end` and `delta_clicked`. Periods are
+/// independent, so the rows of two sets of periods can be concatenated.
+pub(crate) fn rising_clicks(frame: LazyFrame, every: Option<Every>) -> PolarsResult<LazyFrame> {
+    Ok(user_changes(frame, every)?
+        .filter(col("delta_clicked").gt(lit(0i64)))
+        .select(
+            [
+                "account_id",
+                "user_id",
+                "period_start",
+                "period_end",
+                "delta_clicked",
+            ]
+            .map(col),
+        ))
+}
+
+/// Selects the `account_id` and `user_id` of the repeat clickers among the
+/// output of [`rising_clicks`].
+pub(crate) fn repeat_clicker_ids(rising: LazyFrame) -> LazyFrame {
+    rising_periods_per_user(rising).select([col("account_id"), col("user_id")])
+}
+
+/// Builds the `repeat_clickers` table from the output of [`rising_clicks`]
+/// and prepared rows (with `department_display`) that contain at least each
+/// repeat clicker's latest snapshot in range.
+pub(crate) fn repeat_clickers_from(
+    rising: LazyFrame,
+    prepared_rows: LazyFrame,
+) -> anyhow::Result<DataFrame> {
+    let per_user = rising_periods_per_user(rising);
     let on = [col("account_id"), col("user_id")];
     let semi = JoinArgs::new(JoinType::Semi);
-    let members = frame.join(per_user.clone(), on.clone(), on.clone(), semi);
+    let members = prepared_rows.join(per_user.clone(), on.clone(), on.clone(), semi);
     let identity = latest_identity(members);
 
     let sort_columns = [
@@ -111,7 +146,6 @@ fn latest_identity(frame: LazyFrame) -> LazyFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::params::Every;
     use crate::analysis::test_support::*;
 
     const T: [&str; 4] = [

@@ -88,7 +88,18 @@ pub fn summarize(
     tables: &ReportTables,
     params: &AnalysisParams,
 ) -> anyhow::Result<Summary> {
-    let totals = snapshot_totals(snapshots, params)?;
+    let totals = snapshot_totals(prepare(snapshots, params)?.lazy());
+    summarize_totals(totals, tables)
+}
+
+/// Builds the summary from the pooled totals of every snapshot in range (the
+/// output of [`snapshot_totals`], possibly concatenated over disjoint
+/// snapshots) and the report tables built from the same snapshots.
+pub(crate) fn summarize_totals(
+    totals: LazyFrame,
+    tables: &ReportTables,
+) -> anyhow::Result<Summary> {
+    let totals = totals_by_account(totals)?;
     let users = count_by_account(&tables.user_risk, None)?;
     let critical = count_by_account(&tables.user_risk, Some(("risk_band", "critical")))?;
     let repeat = count_by_account(&tables.repeat_clickers, None)?;
@@ -124,15 +135,16 @@ fn click_rate_change_pp(snapshots: &[SnapshotTotals]) -> Option<f64> {
     Some((latest.click_rate()? - previous.click_rate()?) * 100.0)
 }
 
-/// Collects the pooled totals of each snapshot, per account in time order.
-fn snapshot_totals(
-    snapshots: LazyFrame,
-    params: &AnalysisParams,
-) -> anyhow::Result<BTreeMap<String, Vec<SnapshotTotals>>> {
-    let frame = prepare(snapshots, params)?
-        .lazy()
+/// Sums `sent` and `clicked` of prepared rows per account and snapshot.
+pub(crate) fn snapshot_totals(prepared: LazyFrame) -> LazyFrame {
+    prepared
         .group_by([col("account_id"), col("snapshot_at")])
         .agg([col("sent").sum(), col("clicked").sum()])
+}
+
+/// Collects the output of [`snapshot_totals`] per account in time order.
+fn totals_by_account(totals: LazyFrame) -> anyhow::Result<BTreeMap<String, Vec<SnapshotTotals>>> {
+    let frame = totals
         .select([
             col("account_id"),
             col("snapshot_at").dt().timestamp(TimeUnit::Microseconds),

@@ -68,7 +68,24 @@ pub fn department_trend(
     params: &AnalysisParams,
 ) -> anyhow::Result<DataFrame> {
     params.validate()?;
-    let table = with_previous_period(period_rows(prepared, params.every)?)
+    let frame = prepared.lazy();
+    let counts = period_department_counts(frame.clone(), params.every)?;
+    trend_from_counts(counts, department_displays(frame))
+}
+
+/// Builds the `department_trend` table from the output of
+/// [`period_department_counts`], which may come from several calls on
+/// disjoint periods, and the display spelling of each department key
+/// (`account_id`, `department_key`, `department_display`).
+pub(crate) fn trend_from_counts(
+    counts: LazyFrame,
+    displays: LazyFrame,
+) -> anyhow::Result<DataFrame> {
+    let on = [col("account_id"), col("department_key")];
+    let rows = counts
+        .join(displays, on.clone(), on, join_args(JoinType::Left))
+        .with_columns(period_rates());
+    let table = with_previous_period(rows)
         .with_columns(change_test())
         .with_column(two_sided_p_value_expr(col("change_z")).alias("change_p_value"))
         .with_column(
@@ -86,23 +103,25 @@ pub fn department_trend(
     Ok(table)
 }
 
-/// Builds one row per account, period and department key with the counts,
-/// the display spelling and the period rates.
-fn period_rows(prepared: &PreparedSnapshots, every: Option<Every>) -> PolarsResult<LazyFrame> {
-    let frame = prepared.lazy();
-    let changes = user_changes(frame.clone(), every)?;
-    let displays = frame
+/// Aggregates the changes of the periods of `frame` (prepared rows with
+/// `department_key`) per account, period and department key. Periods are
+/// independent, so the counts of two sets of periods can be concatenated.
+pub(crate) fn period_department_counts(
+    frame: LazyFrame,
+    every: Option<Every>,
+) -> PolarsResult<LazyFrame> {
+    Ok(department_counts(user_changes(frame, every)?))
+}
+
+/// Selects the display spelling of each department key of prepared rows.
+fn department_displays(frame: LazyFrame) -> LazyFrame {
+    frame
         .select([
             col("account_id"),
             col("department_key"),
             col("department_display"),
         ])
-        .unique_generic(None, UniqueKeepStrategy::Any);
-    let on = [col("account_id"), col("department_key")];
-    let rows = department_counts(changes)
-        .join(displays, on.clone(), on, join_args(JoinType::Left))
-        .with_columns(period_rates());
-    Ok(rows)
+        .unique_generic(None, UniqueKeepStrategy::Any)
 }
 
 /// Aggregates the user changes per department. Changes, arrivals and the end

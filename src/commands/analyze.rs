@@ -6,7 +6,10 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 use polars::prelude::*;
 
-use crate::analysis::{AnalysisParams, ReportTables, RiskWeights, Summary, analyze, summarize};
+use crate::analysis::{
+    AnalysisParams, PieceCache, ReportTables, RiskWeights, Summary, analyze, analyze_store,
+    summarize,
+};
 use crate::cli::AnalyzeArgs;
 use crate::config::ConfigFile;
 use crate::error::{ExitKind, data, usage};
@@ -63,6 +66,7 @@ pub fn run(args: &AnalyzeArgs, config: &ConfigFile, output: Output) -> Result<Ex
         csv: CsvOptions { bom: !args.no_bom },
         skip_invalid: args.skip_invalid,
         privacy: resolve_privacy(&args.privacy)?,
+        cache: !args.no_cache,
     };
     let _lock = super::fetch::lock_store(&store_dir, "analyze", args.lock.timeout())?;
     let outcome = run_analysis(&Store::new(&store_dir), &out, &params, &options)?;
@@ -101,6 +105,8 @@ pub struct RunOptions {
     pub skip_invalid: bool,
     /// Pseudonyms and small-group suppression for every table written.
     pub privacy: Privacy,
+    /// Read and write the analysis cache under the store.
+    pub cache: bool,
 }
 
 fn resolve_params(args: &AnalyzeArgs) -> Result<AnalysisParams> {
@@ -185,18 +191,28 @@ pub fn run_analysis(
             account_filter_text(&options.accounts)
         )));
     }
-    let snapshots = options.privacy.apply_to_snapshots(Store::scan(&files)?)?;
-    let tables = analyze(snapshots.clone(), params).with_context(|| {
-        format!(
-            "failed to compute the report tables; run `cpstat verify --store {}` to find a damaged file",
-            store.root().display()
-        )
-    })?;
-    let tables = suppress_small_groups(tables, &options.privacy)?;
-    let summary = summarize(snapshots.clone(), &tables, params)
-        .context("failed to summarise the analysis")?;
+    let (tables, summary, queried) = if options.privacy.is_active() {
+        // Pseudonyms change the snapshot rows themselves and small groups
+        // change the summary, so this path recomputes everything.
+        let snapshots = options.privacy.apply_to_snapshots(Store::scan(&files)?)?;
+        let tables = analyze(snapshots.clone(), params).with_context(|| analysis_failed(store))?;
+        let tables = suppress_small_groups(tables, &options.privacy)?;
+        let summary = summarize(snapshots.clone(), &tables, params)
+            .context("failed to summarise the analysis")?;
+        let named = named_tables(tables.clone());
+        let queried = crate::query::run_shipped_queries(snapshots, &named)?;
+        (tables, summary, queried)
+    } else {
+        let cache = options.cache.then(|| PieceCache::new(store));
+        let analysis = analyze_store(&files, params, cache.as_ref())
+            .with_context(|| analysis_failed(store))?;
+        let named = named_tables(analysis.tables.clone());
+        let latest = crate::query::latest(Store::scan(&analysis.newest_files)?)?;
+        let queried =
+            crate::query::run_shipped_queries_with_latest(Store::scan(&files)?, latest, &named)?;
+        (analysis.tables, analysis.summary, queried)
+    };
     let mut named = named_tables(tables);
-    let queried = crate::query::run_shipped_queries(snapshots, &named)?;
     named.extend(queried);
     let report_dir = publish(out, Utc::now(), &mut named, options.format, options.csv)?;
     tracing::info!(dir = %report_dir.display(), "wrote report set");
@@ -262,4 +278,11 @@ pub fn named_tables(tables: ReportTables) -> Vec<(String, DataFrame)> {
         ("department_trend".to_string(), tables.department_trend),
         ("repeat_clickers".to_string(), tables.repeat_clickers),
     ]
+}
+
+fn analysis_failed(store: &Store) -> String {
+    format!(
+        "failed to compute the report tables; run `cpstat verify --store {}` to find a damaged file",
+        store.root().display()
+    )
 }

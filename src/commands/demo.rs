@@ -87,6 +87,7 @@ pub async fn run(args: &DemoArgs, output: Output) -> Result<ExitKind> {
         csv: CsvOptions { bom: true },
         skip_invalid: false,
         privacy: Privacy::default(),
+        cache: true,
     };
     let (outcome, page) = tokio::task::block_in_place(|| -> Result<_> {
         let outcome = run_analysis(

@@ -37,6 +37,7 @@ pub async fn run(args: &RunArgs, config: &ConfigFile, output: Output) -> Result<
         csv: CsvOptions { bom: !args.no_bom },
         skip_invalid: args.skip_invalid,
         privacy: crate::privacy::Privacy::default(),
+        cache: true,
     };
     let outcome = tokio::task::block_in_place(|| {
         run_analysis(

@@ -64,6 +64,11 @@ fn resolve_key(file: Option<&PathBuf>) -> Result<PseudonymKey> {
 }
 
 impl Privacy {
+    /// Returns whether any option changes what the analysis writes.
+    pub fn is_active(&self) -> bool {
+        self.pseudonym_key.is_some() || self.min_group_size.is_some()
+    }
+
     /// Replaces names and email addresses in the snapshot rows before any
     /// table is built from them, and drops `extra`, which can hold any
     /// property the API adds, such as a phone number.

@@ -1,0 +1,550 @@
+//! The analysis of a snapshot store in pieces, one per snapshot file and one
+//! per period, which [`PieceCache`] keeps between runs. A run after one new
+//! fetch then computes the new snapshot's pieces, the new period and the
+//! tables of the latest snapshot, and reads the rest from the cache.
+//!
+//! The result equals [`super::analyze`] and [`super::summarize`] over every
+//! file, because every other part of the analysis is a sum or a union over
+//! snapshots or over periods. It relies on the store layout: each file contains
+//! one snapshot of one account, and no two files contain the same snapshot. A
+//! store that breaks the layout is analysed in one piece instead. Memory use
+//! is bounded by the pieces and a few snapshots, not by the whole store.
+
+mod cache;
+mod pieces;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use anyhow::{Context, Result};
+use polars::prelude::*;
+
+pub use cache::{CACHE_DIR, Fingerprint, PieceCache, fingerprint};
+pub use pieces::{PeriodPiece, SnapshotPiece, file_keys, file_rows};
+
+use super::group_rates::group_rates_with_mapping;
+use super::normalize::{mapping_from_counts, with_department_mapping};
+use super::params::AnalysisParams;
+use super::periods::periods;
+use super::prepare::{PreparedSnapshots, utc_datetime};
+use super::repeat::{repeat_clicker_ids, repeat_clickers_from, rising_clicks};
+use super::summary::{Summary, summarize_totals};
+use super::trend::{period_department_counts, trend_from_counts};
+use super::user_risk::user_risk;
+use super::{ReportTables, analyze, summarize};
+use crate::snapshot::schema::snapshot_schema;
+use crate::snapshot::{SnapshotFile, Store};
+
+/// The outcome of [`analyze_store`].
+pub struct StoreAnalysis {
+    pub tables: ReportTables,
+    pub summary: Summary,
+    /// Files that contain each account's newest snapshot, regardless of the
+    /// date range. They may contain older snapshots too when the store
+    /// breaks its layout.
+    pub newest_files: Vec<SnapshotFile>,
+    pub stats: PieceStats,
+}
+
+/// How many pieces a run computed and how many it read from the cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PieceStats {
+    pub snapshots_computed: usize,
+    pub snapshots_reused: usize,
+    pub periods_computed: usize,
+    pub periods_reused: usize,
+}
+
+/// The snapshot that one file holds: account and time in microseconds.
+type SnapshotKey = (String, i64);
+
+/// Builds the report tables and the summary of `files` (in the order of
+/// [`Store::list`]), reading and storing pieces in `cache` when it is given.
+/// Failures to store a piece are logged and do not fail the run.
+pub fn analyze_store(
+    files: &[SnapshotFile],
+    params: &AnalysisParams,
+    cache: Option<&PieceCache>,
+) -> Result<StoreAnalysis> {
+    params.validate()?;
+    let mut run = Run::new(files, cache)?;
+    let Some(keys) = run.snapshot_keys()? else {
+        tracing::warn!(
+            "a snapshot file holds several snapshots, or two files hold the same one; analysing the store in one piece"
+        );
+        return whole_store(files, params);
+    };
+    let newest = newest_files(files, &keys, |_| true);
+    let in_range = in_range(&keys, params);
+    if in_range.is_empty() {
+        let empty = DataFrame::empty_with_schema(&snapshot_schema()).lazy();
+        let tables = analyze(empty.clone(), params)?;
+        let summary = summarize(empty, &tables, params)?;
+        return Ok(StoreAnalysis {
+            tables,
+            summary,
+            newest_files: newest,
+            stats: run.stats,
+        });
+    }
+
+    let period_starts = period_starts(&keys, &in_range, params)?;
+    let period_pieces = run.compute_pieces(&keys, &in_range, &period_starts)?;
+    let latest = newest_files(files, &keys, |index| in_range.contains(&index));
+    let (tables, summary) = run.assemble(&keys, &in_range, &latest, &period_pieces, params)?;
+    if let Some(cache) = cache {
+        match cache.prune() {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "removed cache pieces of deleted snapshots"),
+            Err(error) => tracing::warn!("failed to prune the analysis cache: {error:#}"),
+        }
+    }
+    tracing::info!(
+        snapshots_computed = run.stats.snapshots_computed,
+        snapshots_reused = run.stats.snapshots_reused,
+        periods_computed = run.stats.periods_computed,
+        periods_reused = run.stats.periods_reused,
+        "analysed the store in pieces"
+    );
+    Ok(StoreAnalysis {
+        tables,
+        summary,
+        newest_files: newest,
+        stats: run.stats,
+    })
+}
+
+/// Analyses every file at once, without pieces.
+fn whole_store(files: &[SnapshotFile], params: &AnalysisParams) -> Result<StoreAnalysis> {
+    let snapshots = Store::scan(files)?;
+    let tables = analyze(snapshots.clone(), params)?;
+    let summary = summarize(snapshots, &tables, params)?;
+    Ok(StoreAnalysis {
+        tables,
+        summary,
+        newest_files: files.to_vec(),
+        stats: PieceStats::default(),
+    })
+}
+
+/// The state of one run: the files, their fingerprints and their pieces.
+struct Run<'a> {
+    files: &'a [SnapshotFile],
+    cache: Option<&'a PieceCache>,
+    prints: Vec<Option<Fingerprint>>,
+    snapshot_pieces: Vec<Option<SnapshotPiece>>,
+    stats: PieceStats,
+}
+
+impl<'a> Run<'a> {
+    fn new(files: &'a [SnapshotFile], cache: Option<&'a PieceCache>) -> Result<Self> {
+        let prints = match cache {
+            Some(cache) => files
+                .iter()
+                .map(|file| cache.fingerprint(file).map(Some))
+                .collect::<Result<Vec<_>>>()?,
+            None => vec![None; files.len()],
+        };
+        Ok(Run {
+            files,
+            cache,
+            prints,
+            snapshot_pieces: vec![None; files.len()],
+            stats: PieceStats::default(),
+        })
+    }
+
+    /// Reads the snapshot of each file: from its cached piece, or from its
+    /// key columns. `None` for a file without valid rows. Returns `None`
+    /// when the store breaks the layout.
+    fn snapshot_keys(&mut self) -> Result<Option<Vec<Option<SnapshotKey>>>> {
+        let mut keys = Vec::with_capacity(self.files.len());
+        let mut seen = HashSet::new();
+        for index in 0..self.files.len() {
+            if let (Some(cache), Some(print)) = (self.cache, &self.prints[index]) {
+                self.snapshot_pieces[index] = cache.load_snapshot(&self.files[index], print);
+            }
+            let frame = match &self.snapshot_pieces[index] {
+                Some(piece) => piece.totals.clone(),
+                None => file_keys(&self.files[index])?,
+            };
+            let key = match frame.height() {
+                0 => None,
+                1 => Some(key_of(&frame)?),
+                _ => return Ok(None),
+            };
+            if let Some(key) = &key
+                && !seen.insert(key.clone())
+            {
+                return Ok(None);
+            }
+            keys.push(key);
+        }
+        Ok(Some(keys))
+    }
+
+    /// Loads or computes the snapshot piece of every file in range and the
+    /// piece of every period, reading each file at most once in this pass.
+    /// Returns the period pieces in time order per account.
+    fn compute_pieces(
+        &mut self,
+        keys: &[Option<SnapshotKey>],
+        in_range: &[usize],
+        period_starts: &HashMap<usize, usize>,
+    ) -> Result<Vec<PeriodPiece>> {
+        let endpoints: HashSet<usize> = period_starts
+            .iter()
+            .flat_map(|(end, start)| [*end, *start])
+            .collect();
+        let mut period_pieces = Vec::with_capacity(period_starts.len());
+        for account_files in by_account(keys, in_range).values() {
+            // The rows of the latest period end read, which may be the start
+            // of the next period.
+            let mut held: Option<(usize, DataFrame)> = None;
+            for &index in account_files {
+                let mut rows = None;
+                if self.snapshot_pieces[index].is_none() {
+                    let read = file_rows(&self.files[index])?;
+                    self.snapshot_pieces[index] = Some(self.new_snapshot_piece(index, &read)?);
+                    rows = Some(read);
+                }
+                if let Some(&start) = period_starts.get(&index) {
+                    let piece = self.period_piece(start, index, held.as_ref(), &mut rows)?;
+                    period_pieces.push(piece);
+                }
+                if let (Some(read), true) = (rows, endpoints.contains(&index)) {
+                    held = Some((index, read));
+                }
+            }
+        }
+        Ok(period_pieces)
+    }
+
+    fn new_snapshot_piece(&mut self, index: usize, rows: &DataFrame) -> Result<SnapshotPiece> {
+        let piece = SnapshotPiece::compute(rows)?;
+        self.stats.snapshots_computed += 1;
+        if let (Some(cache), Some(print)) = (self.cache, &self.prints[index]) {
+            let file = &self.files[index];
+            if let Err(error) = cache.save_snapshot(file, print, &piece) {
+                tracing::warn!(
+                    "failed to cache the analysis of {}: {error:#}",
+                    file.path.display()
+                );
+            }
+        }
+        Ok(piece)
+    }
+
+    /// Loads or computes the piece of the period from file `start` to file
+    /// `end`. `held` may hold the rows of `start`, and `end_rows` those of
+    /// `end`, which this fills when it reads them.
+    fn period_piece(
+        &mut self,
+        start: usize,
+        end: usize,
+        held: Option<&(usize, DataFrame)>,
+        end_rows: &mut Option<DataFrame>,
+    ) -> Result<PeriodPiece> {
+        let ends = self
+            .cache
+            .zip(self.prints[start].as_ref())
+            .zip(self.prints[end].as_ref());
+        if let Some(((cache, start_print), end_print)) = ends
+            && let Some(piece) = cache.load_period(
+                (&self.files[start], start_print),
+                (&self.files[end], end_print),
+            )
+        {
+            self.stats.periods_reused += 1;
+            return Ok(piece);
+        }
+        let start_rows = match held {
+            Some((index, rows)) if *index == start => rows.clone(),
+            _ => file_rows(&self.files[start])?,
+        };
+        if end_rows.is_none() {
+            *end_rows = Some(file_rows(&self.files[end])?);
+        }
+        let end_rows = end_rows.as_ref().expect("the end rows were just read");
+        let piece = PeriodPiece::compute(&start_rows, end_rows)?;
+        self.stats.periods_computed += 1;
+        if let Some(((cache, start_print), end_print)) = ends {
+            let saved = cache.save_period(
+                (&self.files[start], start_print),
+                (&self.files[end], end_print),
+                &piece,
+            );
+            if let Err(error) = saved {
+                tracing::warn!(
+                    "failed to cache the period ending in {}: {error:#}",
+                    self.files[end].path.display()
+                );
+            }
+        }
+        Ok(piece)
+    }
+
+    /// Builds the tables and the summary from the pieces of the files in
+    /// range and the newest file in range of each account.
+    fn assemble(
+        &mut self,
+        keys: &[Option<SnapshotKey>],
+        in_range: &[usize],
+        latest_files: &[SnapshotFile],
+        period_pieces: &[PeriodPiece],
+        params: &AnalysisParams,
+    ) -> Result<(ReportTables, Summary)> {
+        self.stats.snapshots_reused = in_range.len() - self.stats.snapshots_computed;
+        let pieces: Vec<&SnapshotPiece> = in_range
+            .iter()
+            .map(|&index| {
+                self.snapshot_pieces[index]
+                    .as_ref()
+                    .expect("every file in range has a piece")
+            })
+            .collect();
+        let mapping = display_mapping(&pieces)?;
+        let latest = latest_rows(latest_files, &mapping)?;
+
+        // A frame with one snapshot per account has no period, so the
+        // latest rows give the empty tables with their schemas.
+        let counts = match period_pieces {
+            [] => period_department_counts(latest.lazy(), None)?.collect()?,
+            _ => stack(period_pieces.iter().map(|p| &p.department_counts))?,
+        };
+        let rising = match period_pieces {
+            [] => rising_clicks(latest.lazy(), None)?.collect()?,
+            _ => stack(period_pieces.iter().map(|p| &p.rising_clicks))?,
+        };
+        let identities = self.identity_rows(&rising, &latest, keys, in_range, &mapping)?;
+        let tables = ReportTables {
+            user_risk: user_risk(&latest, params)?,
+            group_rates: group_rates_with_mapping(&latest, params, mapping.clone().lazy())?,
+            department_trend: trend_from_counts(counts.lazy(), department_displays(&mapping))?,
+            repeat_clickers: repeat_clickers_from(rising.lazy(), identities.lazy())?,
+        };
+        let totals = stack(pieces.iter().map(|p| &p.totals))?;
+        let summary = summarize_totals(totals.lazy(), &tables)?;
+        Ok((tables, summary))
+    }
+
+    /// Collects the prepared rows of each repeat clicker's latest snapshot in
+    /// range: from the latest rows, or else from older files, newest first.
+    /// Only users who left before the latest snapshot need older files.
+    fn identity_rows(
+        &self,
+        rising: &DataFrame,
+        latest: &PreparedSnapshots,
+        keys: &[Option<SnapshotKey>],
+        in_range: &[usize],
+        mapping: &DataFrame,
+    ) -> Result<DataFrame> {
+        let on = [col("account_id"), col("user_id")];
+        let matching = |rows: LazyFrame, ids: &DataFrame| {
+            rows.join(
+                ids.clone().lazy(),
+                on.clone(),
+                on.clone(),
+                JoinArgs::new(JoinType::Semi),
+            )
+        };
+        let missing = |ids: &DataFrame, found: &DataFrame| -> PolarsResult<DataFrame> {
+            ids.clone()
+                .lazy()
+                .join(
+                    found.clone().lazy(),
+                    on.clone(),
+                    on.clone(),
+                    JoinArgs::new(JoinType::Anti),
+                )
+                .collect()
+        };
+        let mut remaining = repeat_clicker_ids(rising.clone().lazy()).collect()?;
+        let mut found = matching(latest.lazy(), &remaining).collect()?;
+        remaining = missing(&remaining, &found)?;
+        let mut newest_first = in_range.to_vec();
+        newest_first
+            .sort_by_key(|&index| std::cmp::Reverse(keys[index].as_ref().map(|(_, at)| *at)));
+        for index in newest_first {
+            let accounts = remaining.column("account_id")?.str()?;
+            let Some((account, _)) = &keys[index] else {
+                continue;
+            };
+            if remaining.height() == 0 {
+                break;
+            }
+            if !accounts.iter().any(|a| a == Some(account.as_str())) {
+                continue;
+            }
+            let rows = file_rows(&self.files[index])?.lazy();
+            let older = matching(rows, &remaining);
+            let older = with_department_mapping(older, mapping.clone().lazy()).collect()?;
+            remaining = missing(&remaining, &older)?;
+            found.vstack_mut(&older)?;
+        }
+        Ok(found)
+    }
+}
+
+fn key_of(totals: &DataFrame) -> Result<SnapshotKey> {
+    let account = totals
+        .column("account_id")?
+        .str()?
+        .get(0)
+        .unwrap_or_default();
+    let at = totals
+        .column("snapshot_at")?
+        .cast(&DataType::Int64)?
+        .i64()?
+        .get(0)
+        .context("a snapshot key has a time")?;
+    Ok((account.to_owned(), at))
+}
+
+/// Returns the indexes of the files whose snapshot is within the date range.
+fn in_range(keys: &[Option<SnapshotKey>], params: &AnalysisParams) -> Vec<usize> {
+    let since = params.since.map(|t| t.timestamp_micros());
+    let until = params.until.map(|t| t.timestamp_micros());
+    keys.iter()
+        .enumerate()
+        .filter_map(|(index, key)| {
+            let (_, at) = key.as_ref()?;
+            let after_since = since.is_none_or(|since| *at >= since);
+            let before_until = until.is_none_or(|until| *at <= until);
+            (after_since && before_until).then_some(index)
+        })
+        .collect()
+}
+
+/// Groups file indexes by account, each in time order.
+fn by_account(keys: &[Option<SnapshotKey>], indexes: &[usize]) -> BTreeMap<String, Vec<usize>> {
+    let mut accounts: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for &index in indexes {
+        if let Some((account, _)) = &keys[index] {
+            accounts.entry(account.clone()).or_default().push(index);
+        }
+    }
+    for files in accounts.values_mut() {
+        files.sort_by_key(|&index| keys[index].as_ref().map(|(_, at)| *at));
+    }
+    accounts
+}
+
+/// Returns the newest file of each account among the files that `keep`
+/// accepts, in listing order.
+fn newest_files(
+    files: &[SnapshotFile],
+    keys: &[Option<SnapshotKey>],
+    keep: impl Fn(usize) -> bool,
+) -> Vec<SnapshotFile> {
+    let indexes: Vec<usize> = (0..files.len()).filter(|&index| keep(index)).collect();
+    let mut newest: Vec<usize> = by_account(keys, &indexes)
+        .values()
+        .filter_map(|files| files.last().copied())
+        .collect();
+    newest.sort_unstable();
+    newest
+        .into_iter()
+        .map(|index| files[index].clone())
+        .collect()
+}
+
+/// Maps the end file of every period to its start file, with the periods
+/// that [`periods`] defines over the snapshots in range.
+fn period_starts(
+    keys: &[Option<SnapshotKey>],
+    in_range: &[usize],
+    params: &AnalysisParams,
+) -> Result<HashMap<usize, usize>> {
+    let file_of: HashMap<&SnapshotKey, usize> = in_range
+        .iter()
+        .filter_map(|&index| keys[index].as_ref().map(|key| (key, index)))
+        .collect();
+    let accounts: Vec<&str> = file_of
+        .keys()
+        .map(|(account, _)| account.as_str())
+        .collect();
+    let times: Vec<i64> = file_of.keys().map(|(_, at)| *at).collect();
+    let snapshots = df!("account_id" => accounts, "snapshot_at" => times)?
+        .lazy()
+        .with_column(col("snapshot_at").cast(utc_datetime()));
+    let table = periods(snapshots, params.every)
+        .with_columns([
+            col("period_start").cast(DataType::Int64),
+            col("period_end").cast(DataType::Int64),
+        ])
+        .collect()?;
+    let accounts = table.column("account_id")?.str()?;
+    let starts = table.column("period_start")?.i64()?;
+    let ends = table.column("period_end")?.i64()?;
+    let mut map = HashMap::with_capacity(table.height());
+    for row in 0..table.height() {
+        let account = accounts.get(row).unwrap_or_default().to_owned();
+        let file = |at: Option<i64>| {
+            let key = (account.clone(), at.unwrap_or_default());
+            file_of
+                .get(&key)
+                .copied()
+                .context("a period ends at a snapshot in range")
+        };
+        map.insert(file(ends.get(row))?, file(starts.get(row))?);
+    }
+    Ok(map)
+}
+
+/// Builds the grouping keys and display values of every dimension from the
+/// spelling counts of the files in range.
+fn display_mapping(pieces: &[&SnapshotPiece]) -> Result<DataFrame> {
+    let counts = stack(pieces.iter().map(|p| &p.spellings))?
+        .lazy()
+        .group_by([col("account_id"), col("dimension"), col("raw")])
+        .agg([col("rows").sum()])
+        .collect()?;
+    Ok(mapping_from_counts(&counts)?)
+}
+
+fn department_displays(mapping: &DataFrame) -> LazyFrame {
+    mapping
+        .clone()
+        .lazy()
+        .filter(col("dimension").eq(lit("department")))
+        .select([
+            col("account_id"),
+            col("key").alias("department_key"),
+            col("value").alias("department_display"),
+        ])
+        .unique_generic(None, UniqueKeepStrategy::Any)
+}
+
+/// Prepares the rows of the given files with the department keys and display
+/// values of `mapping`.
+fn latest_rows(files: &[SnapshotFile], mapping: &DataFrame) -> Result<PreparedSnapshots> {
+    let mut rows: Option<DataFrame> = None;
+    for file in files {
+        let read = file_rows(file)?;
+        match &mut rows {
+            Some(rows) => {
+                rows.vstack_mut(&read)?;
+            }
+            None => rows = Some(read),
+        }
+    }
+    let rows = rows.context("at least one snapshot is in range")?;
+    let prepared = with_department_mapping(rows.lazy(), mapping.clone().lazy()).collect()?;
+    Ok(PreparedSnapshots::from_rows(prepared))
+}
+
+/// Concatenates frames of one schema.
+fn stack<'f>(frames: impl Iterator<Item = &'f DataFrame>) -> Result<DataFrame> {
+    let mut stacked: Option<DataFrame> = None;
+    for frame in frames {
+        match &mut stacked {
+            Some(stacked) => {
+                stacked.vstack_mut(frame)?;
+            }
+            None => stacked = Some(frame.clone()),
+        }
+    }
+    let mut stacked = stacked.context("at least one frame to concatenate")?;
+    stacked.rechunk_mut();
+    Ok(stacked)
+}

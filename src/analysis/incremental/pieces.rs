@@ -1,0 +1,88 @@
+//! The parts of the analysis that depend on one snapshot file or on the two
+//! files at the ends of one period, and nothing else.
+
+use anyhow::{Context, Result};
+use polars::prelude::*;
+
+use crate::analysis::group_rates::dimension_values;
+use crate::analysis::normalize::{spelling_counts, with_department_group};
+use crate::analysis::params::AnalysisParams;
+use crate::analysis::prepare::cleaned_rows;
+use crate::analysis::repeat::rising_clicks;
+use crate::analysis::summary::snapshot_totals;
+use crate::analysis::trend::period_department_counts;
+use crate::snapshot::{SnapshotFile, Store};
+
+/// Per-file results of the analysis, apart from the latest snapshot's tables.
+#[derive(Debug, Clone)]
+pub struct SnapshotPiece {
+    /// `account_id`, `snapshot_at`, `sent` and `clicked`: the pooled totals
+    /// of each snapshot in the file (one row in a well-formed store).
+    pub totals: DataFrame,
+    /// `account_id`, `dimension`, `raw` and `rows`: how often each spelling
+    /// of a department, branch, group, country or manager occurs, from which
+    /// the display spelling of each group is chosen.
+    pub spellings: DataFrame,
+}
+
+/// Per-period results of the analysis, from the two snapshots a period compares.
+#[derive(Debug, Clone)]
+pub struct PeriodPiece {
+    /// Per-department counts of `department_trend` before the display
+    /// spelling, the rates and the previous period are added.
+    pub department_counts: DataFrame,
+    /// The users whose click count rose in the period, for `repeat_clickers`.
+    pub rising_clicks: DataFrame,
+}
+
+/// Reads and cleans every row of one snapshot file: the prepared columns
+/// without the department key. The date range is not applied, because a
+/// piece covers a whole file and the range selects whole files.
+pub fn file_rows(file: &SnapshotFile) -> Result<DataFrame> {
+    let scan = Store::scan(std::slice::from_ref(file))?;
+    let rows = cleaned_rows(scan, &AnalysisParams::default())?.collect();
+    Context::with_context(rows, || failed_to_read(file))
+}
+
+fn failed_to_read(file: &SnapshotFile) -> String {
+    format!("failed to read the snapshot {}", file.path.display())
+}
+
+/// Reads the distinct `account_id` and `snapshot_at` of the rows of a file
+/// that [`file_rows`] keeps, without reading the other columns.
+pub fn file_keys(file: &SnapshotFile) -> Result<DataFrame> {
+    let identity = ["account_id", "snapshot_at", "user_id"].map(col);
+    let keys = Store::scan(std::slice::from_ref(file))?
+        .select(identity.clone())
+        .filter(all_horizontal(identity.map(Expr::is_not_null))?)
+        .select([col("account_id"), col("snapshot_at")])
+        .unique_generic(None, UniqueKeepStrategy::Any)
+        .collect();
+    Context::with_context(keys, || failed_to_read(file))
+}
+
+impl SnapshotPiece {
+    /// Computes the piece from the output of [`file_rows`].
+    pub fn compute(rows: &DataFrame) -> Result<Self> {
+        let frame = rows.clone().lazy();
+        Ok(SnapshotPiece {
+            totals: snapshot_totals(frame.clone()).collect()?,
+            spellings: spelling_counts(dimension_values(frame, &[])?).collect()?,
+        })
+    }
+}
+
+impl PeriodPiece {
+    /// Computes the piece of the period between two snapshots from the output
+    /// of [`file_rows`] for each of them.
+    pub fn compute(start: &DataFrame, end: &DataFrame) -> Result<Self> {
+        let pair = start.vstack(end)?.lazy();
+        // The department key depends only on the raw value, so a mapping of
+        // these two snapshots gives the same keys as one of the whole range.
+        let pair = with_department_group(pair)?.collect()?.lazy();
+        Ok(PeriodPiece {
+            department_counts: period_department_counts(pair.clone(), None)?.collect()?,
+            rising_clicks: rising_clicks(pair, None)?.collect()?,
+        })
+    }
+}
