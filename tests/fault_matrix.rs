@@ -190,7 +190,7 @@ fn with_mock_credentials(mock: &MockApi, mut settings: FetchSettings) -> FetchSe
     settings
 }
 
-/// The API error in an error chain.
+/// Finds the API error in an error chain.
 fn api_error(error: &anyhow::Error) -> &ApiError {
     error
         .chain()
@@ -438,8 +438,8 @@ async fn empty_page_early_refetches_round() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ignored_skip_detected_not_looped() {
     let h = Harness::new().await;
-    // The baseline came from a well-behaved server; this one serves the first
-    // page whatever `skip` asks for.
+    // The baseline came from a well-behaved server. This one serves the first
+    // page whatever `skip` requests.
     let options = MockOptions {
         ignore_skip: true,
         ..MockOptions::default()

@@ -58,7 +58,7 @@ fn case() -> impl Strategy<Value = Case> {
         })
 }
 
-/// One fault per request: the scheduled changes, with no-op faults between.
+/// Builds one fault per request: the scheduled changes, with no-op faults between.
 fn faults(schedule: &[(usize, Mutation)]) -> Vec<Fault> {
     let length = schedule
         .iter()
@@ -72,8 +72,8 @@ fn faults(schedule: &[(usize, Mutation)]) -> Vec<Fault> {
     faults
 }
 
-/// The served list after the first `applied` faults, as original ids and
-/// `None` for users the mock inserted (whose ids the test cannot know).
+/// Computes the served list after the first `applied` faults, as original
+/// ids and `None` for users the mock inserted (whose ids the test cannot know).
 fn expected_list(original: &[String], faults: &[Fault], applied: usize) -> Vec<Option<String>> {
     let mut list: Vec<Option<String>> = original.iter().cloned().map(Some).collect();
     for fault in &faults[..applied] {

@@ -50,8 +50,8 @@ pub async fn run(args: &RunArgs, config: &ConfigFile, quiet: bool) -> Result<Exi
     Ok(worst(fetched, outcome.exit_kind()))
 }
 
-/// The account given, or every account of the config file when none is
-/// given and the file lists several.
+/// Resolves the account given, or every account of the config file when
+/// none is given and the file lists several.
 fn resolve_accounts(args: &RunArgs, config: &ConfigFile) -> Result<Vec<FetchSettings>> {
     if args.fetch.account.is_some() || config.accounts.len() < 2 {
         return Ok(vec![resolve_fetch(&args.fetch, config)?]);

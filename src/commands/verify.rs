@@ -23,7 +23,7 @@ pub struct Finding {
     pub problem: String,
 }
 
-/// What a verification looked at and found.
+/// The files a verification checked and the problems it found.
 #[derive(Debug, Default)]
 pub struct Report {
     pub snapshots: usize,
@@ -176,8 +176,8 @@ fn has_suffix(path: &Path, suffix: &str) -> bool {
     path.to_str().is_some_and(|p| p.ends_with(suffix))
 }
 
-/// Every `*.parquet` file below `dir`, sorted. Temporary files of running or
-/// interrupted writes end in `.tmp`, so they are not included.
+/// Lists every `*.parquet` file below `dir`, sorted. Temporary files of
+/// running or interrupted writes end in `.tmp`, so they are not included.
 fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
