@@ -476,6 +476,26 @@ async fn huge_page_stored_whole() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_page_fails_cleanly() {
+    let h = Harness::new().await;
+    let mut settings = h.settings();
+    settings.account.client.max_body_bytes = 1024 * 1024;
+    h.mock.push_fault(Fault::HugePage);
+    let failure = h.assert_clean_failure(h.fetch_with(&settings).await);
+    let error = api_error(&failure);
+    assert!(matches!(error, ApiError::Decode { .. }), "{error}");
+    assert!(
+        error.to_string().contains("larger than 1048576 bytes"),
+        "{error}"
+    );
+    assert_eq!(
+        h.mock.users_summary_requests(),
+        1,
+        "an oversized page is not retried"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_name_round_trips() {
     let h = Harness::new().await;
     let path = h.assert_complete(h.fetch_through(vec![Fault::HugeName]).await);
