@@ -30,8 +30,8 @@ pub struct ClientOptions {
     pub max_body_bytes: usize,
 }
 
-/// The default [`ClientOptions::max_body_bytes`], 256 MiB. A page of 100
-/// users is typically well under 1 MiB, and a 10 MiB page is tested.
+/// The default [`ClientOptions::max_body_bytes`], 256 MiB: far above the
+/// 10 MiB page that the tests fetch whole.
 pub const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 
 impl Default for ClientOptions {
@@ -391,8 +391,8 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
     })
 }
 
-/// Whether two URLs share scheme, host and port, so that a redirect from
-/// one to the other may carry the `Authorization` header.
+/// Checks whether two URLs share scheme, host and port, so that a redirect
+/// from one to the other may carry the `Authorization` header.
 fn same_origin(from: &Url, to: &Url) -> bool {
     from.scheme() == to.scheme()
         && from.host_str() == to.host_str()
