@@ -80,7 +80,7 @@ async fn fetch_all(accounts: &[FetchSettings], quiet: bool) -> Result<ExitKind> 
                 }
             }
             Err(error) if accounts.len() == 1 => {
-                return Err(error.context("the analysis was not run"));
+                return Err(error.context("the fetch failed, so the analysis was not run"));
             }
             Err(error) => {
                 failures += 1;
@@ -91,7 +91,7 @@ async fn fetch_all(accounts: &[FetchSettings], quiet: bool) -> Result<ExitKind> 
     }
     match first_error {
         Some(error) if failures == accounts.len() => {
-            Err(error.context("every account failed; the analysis was not run"))
+            Err(error.context("every account failed, so the analysis was not run"))
         }
         Some(_) => Ok(ExitKind::Partial),
         None => Ok(kind),

@@ -33,6 +33,12 @@ pub struct Report {
 
 pub fn run(args: &VerifyArgs, config: &ConfigFile) -> Result<ExitKind> {
     let store = Store::new(resolve_store(&args.store, config));
+    if !store.root().is_dir() {
+        return Err(crate::error::usage(format!(
+            "the store {} does not exist; pass --store",
+            store.root().display()
+        )));
+    }
     let reports = args
         .reports
         .clone()
