@@ -9,7 +9,7 @@ use anyhow::Result;
 use crate::cli::VerifyArgs;
 use crate::config::ConfigFile;
 use crate::error::{ExitKind, data};
-use crate::report::LATEST;
+use crate::report::{LATEST, is_set_name};
 use crate::settings::resolve_store;
 use crate::snapshot::Store;
 use crate::snapshot::check::{check_contents, check_footer};
@@ -107,7 +107,8 @@ fn snapshot_problems(path: &Path) -> Vec<String> {
     problems
 }
 
-/// Report set folders: the visible subfolders of `reports`, `latest` aside.
+/// Lists the report set folders in `reports`: those named as `analyze`
+/// names them.
 fn report_sets(reports: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(reports) else {
         return Vec::new();
@@ -117,7 +118,7 @@ fn report_sets(reports: &Path) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !name.starts_with('.') && name != LATEST && p.is_dir() && !p.is_symlink()
+            is_set_name(name) && p.is_dir() && !p.is_symlink()
         })
         .collect();
     sets.sort();
