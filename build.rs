@@ -6,7 +6,10 @@ use std::fs;
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries");
+    // Read at run time: a compiled build script can be reused by another
+    // checkout that shares the target folder, and must read that checkout's queries.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest_dir).join("queries");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut entries: Vec<(String, String)> = Vec::new();
     if let Ok(read) = fs::read_dir(&dir) {

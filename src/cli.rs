@@ -35,6 +35,10 @@ pub mod env {
     pub const RETRY_TIME_SCALE: &str = "CPSTAT_RETRY_TIME_SCALE";
     /// Seconds to wait for another run's store lock; default 60.
     pub const LOCK_TIMEOUT: &str = "CPSTAT_LOCK_TIMEOUT";
+    /// Secret key of `--pseudonymize`, at least 16 bytes; no default.
+    pub const PSEUDONYM_KEY: &str = "CPSTAT_PSEUDONYM_KEY";
+    /// File holding the secret key of `--pseudonymize`.
+    pub const PSEUDONYM_KEY_FILE: &str = "CPSTAT_PSEUDONYM_KEY_FILE";
 }
 
 const ABOUT: &str =
@@ -65,6 +69,10 @@ pub struct Cli {
     #[arg(long, global = true, env = env::CONFIG, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Print the result of the command as JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -75,6 +83,7 @@ pub enum Command {
     #[command(after_help = FETCH_HELP)]
     Fetch(FetchArgs),
     /// List the snapshots in the store.
+    #[command(after_help = SNAPSHOTS_HELP)]
     Snapshots(SnapshotsArgs),
     /// Compute risk scores, click-rate rankings and department trends from the store.
     #[command(after_help = ANALYZE_HELP)]
@@ -82,12 +91,22 @@ pub enum Command {
     /// Run SQL over the store and the latest reports.
     #[command(after_help = QUERY_HELP)]
     Query(QueryArgs),
+    /// Write the latest reports as one self-contained HTML page with charts.
+    #[command(after_help = REPORT_HELP)]
+    Report(ReportArgs),
     /// Fetch several snapshots from a built-in mock API, offline, and show them.
     #[command(after_help = DEMO_HELP)]
     Demo(DemoArgs),
+    /// Print a shell completion script, e.g. `cpstat completions bash > /etc/bash_completion.d/cpstat`.
+    Completions(CompletionsArgs),
+    /// Print the manual page in roff, e.g. `cpstat man > cpstat.1`.
+    Man,
     /// Serve the mock API on loopback, for development and benchmarks.
     #[command(hide = true)]
     MockApi(MockApiArgs),
+    /// Write a large synthetic store directly, without HTTP, for benchmarks.
+    #[command(hide = true, after_help = GEN_HELP)]
+    Gen(GenArgs),
     /// Fetch, then analyze, with exit codes for schedulers.
     #[command(after_help = RUN_HELP)]
     Run(RunArgs),
@@ -141,6 +160,25 @@ Examples:
   cpstat query \"SELECT department, COUNT(*) AS users FROM latest GROUP BY department\"
   cpstat query queries/overdue_by_manager.sql --out overdue.csv";
 
+const GEN_HELP: &str = "\
+Example:
+  cpstat gen --users 100000 --snapshots 365 --every 1d --out /tmp/big-store";
+
+const SNAPSHOTS_HELP: &str = "\
+A `*` after the user count marks a partial snapshot (written with --allow-partial).
+
+Examples:
+  cpstat snapshots --store /var/lib/cpstat
+  cpstat snapshots --account 0b5f4a8e-1111-4c1e-9d7a-000000000001";
+const REPORT_HELP: &str = "\
+The page has no scripts, fonts or images from elsewhere, so it opens offline, prints on paper
+and can be sent as one file. It is written to <reports>/latest/report.html unless --out names a
+file (report.pseudonymized.html with --pseudonymize).
+
+Examples:
+  cpstat report --store ./cpstat-store
+  cpstat report --pseudonymize --min-group-size 5 --out customer-report.html";
+
 const DEMO_HELP: &str = "\
 Example:
   cpstat demo --out /tmp/cpstat-demo --users 2000 --snapshots 8";
@@ -151,6 +189,15 @@ pub struct FetchArgs {
     /// Account id (a UUID) or the name of an account in cpstat.toml.
     #[arg(long, env = env::ACCOUNT, value_name = "ID_OR_NAME")]
     pub account: Option<String>,
+
+    /// Fetch every account listed in cpstat.toml; a failed account does
+    /// not stop the others, and the exit code is 6 when some failed.
+    #[arg(long, conflicts_with = "account")]
+    pub all_accounts: bool,
+
+    /// Accounts fetched at once with --all-accounts.
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub parallel_accounts: u64,
 
     #[command(flatten)]
     pub store: StoreArg,
@@ -407,7 +454,9 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "PERIOD")]
     pub every: Option<String>,
 
-    /// File formats of the report tables.
+    /// File formats of the report tables: a Parquet or CSV file per table,
+    /// one Excel workbook (report.xlsx) with a sheet per table, both
+    /// (Parquet and CSV) or all three.
     #[arg(long, value_enum, default_value = "parquet")]
     pub format: crate::report::Format,
 
@@ -430,6 +479,56 @@ pub struct AnalyzeArgs {
 
     #[command(flatten)]
     pub lock: LockArg,
+    #[command(flatten)]
+    pub privacy: PrivacyArgs,
+}
+
+/// Options that make reports fit to share outside the security team.
+#[derive(Debug, Args)]
+pub struct PrivacyArgs {
+    /// Replace email addresses, names, managers and manager emails in every
+    /// output by keyed pseudonyms, the same in every run with the same key.
+    #[arg(long)]
+    pub pseudonymize: bool,
+
+    /// File holding the pseudonym key [default: the key in CPSTAT_PSEUDONYM_KEY].
+    #[arg(long, env = env::PSEUDONYM_KEY_FILE, value_name = "FILE")]
+    pub pseudonym_key_file: Option<PathBuf>,
+
+    /// Leave out every group with fewer than K users from group_rates,
+    /// department_trend and the report page's department charts.
+    #[arg(long, value_name = "K")]
+    pub min_group_size: Option<u32>,
+}
+
+/// Arguments of `cpstat report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+
+    /// Report folder whose `latest` set the page shows [default: <store>/reports].
+    #[arg(long, value_name = "DIR")]
+    pub reports: Option<PathBuf>,
+
+    /// HTML file to write [default: report.html in the latest report set].
+    #[arg(long, value_name = "FILE.html")]
+    pub out: Option<PathBuf>,
+
+    /// Users listed in the riskiest-users table of each account.
+    #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub top: u64,
+
+    #[command(flatten)]
+    pub privacy: PrivacyArgs,
+}
+
+/// Arguments of `cpstat completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to write the completion script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Arguments of `cpstat query`.
@@ -475,4 +574,41 @@ fn parse_date_or_time(
         return Ok(time.expect("a valid time of day").and_utc());
     }
     parse_time(text).map_err(|_| format!("{text:?} is not a date (2026-01-31) or an RFC 3339 time"))
+}
+
+/// Arguments of `cpstat gen`.
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Users per account on the first simulated day.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub users: u64,
+
+    /// Snapshots per account.
+    #[arg(long, default_value_t = 52, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub snapshots: u32,
+
+    /// Time between snapshots: 1d or 1w.
+    #[arg(long, default_value = "1w", value_parser = parse_gen_every)]
+    pub every: u32,
+
+    /// Accounts, each its own organisation.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub accounts: u64,
+
+    /// Seed of the simulated organisations.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+
+    /// Store folder to write; it must not contain snapshots yet.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// Parses `1d` or `1w` into days.
+fn parse_gen_every(text: &str) -> Result<u32, String> {
+    match text.trim() {
+        "1d" => Ok(1),
+        "1w" => Ok(7),
+        other => Err(format!("{other:?} is not a generator period: use 1d or 1w")),
+    }
 }

@@ -30,11 +30,12 @@ pub fn context(snapshots: LazyFrame, tables: &[(String, DataFrame)]) -> Result<S
     Ok(context)
 }
 
-/// Runs one SQL text and collects the result.
+/// Runs one SQL text and collects the result. SQL that cannot be planned
+/// (a syntax error, an unknown table or column) is a usage error.
 pub fn run_sql(context: &mut SQLContext, name: &str, sql: &str) -> Result<DataFrame> {
     let plan = context
         .execute(sql)
-        .with_context(|| format!("invalid SQL in {name}"))?;
+        .map_err(|e| crate::error::usage(format!("invalid SQL in {name}: {e}")))?;
     plan.collect()
         .with_context(|| format!("failed to run the SQL of {name}"))
 }

@@ -92,7 +92,7 @@ pub fn resolve_fetch_account(
 
 /// Account ids become folder names, so they must be plain: letters, digits,
 /// `-` and `_`. Real ids are UUIDs.
-fn validate_account_id(id: &str) -> Result<()> {
+pub fn validate_account_id(id: &str) -> Result<()> {
     let plain = !id.is_empty()
         && id.len() <= 128
         && id

@@ -368,6 +368,7 @@ fn help_lists_commands_and_exit_codes() {
         "snapshots",
         "analyze",
         "query",
+        "report",
         "demo",
         "run",
         "verify",
@@ -383,4 +384,95 @@ fn help_lists_commands_and_exit_codes() {
             String::from_utf8(output.stdout).unwrap()
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_then_query_latest() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = cpstat(
+        &[
+            "demo",
+            "--out",
+            "demo",
+            "--users",
+            "120",
+            "--snapshots",
+            "3",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(demo.status.code(), Some(0), "{}", stderr(&demo));
+    let printed = stdout(&demo);
+    assert!(printed.contains("Riskiest departments"), "{printed}");
+    assert!(
+        dir.path()
+            .join("demo/store/reports/latest/user_risk.parquet")
+            .is_file()
+    );
+
+    // Users per account in each account's newest snapshot, counted from the files.
+    let mut expected = std::collections::BTreeMap::new();
+    for file in parquet_files(&dir.path().join("demo/store/users_summary")) {
+        let account = text(&read_rows(&file)[0], "account_id").unwrap();
+        expected.insert(account, read_rows(&file).len());
+    }
+    let sql =
+        "SELECT account_id, COUNT(*) AS users FROM latest GROUP BY account_id ORDER BY account_id";
+    let output = cpstat(&["query", sql, "--store", "demo/store"], &[], dir.path()).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mut lines = stdout(&output)
+        .lines()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    assert_eq!(lines.remove(0), "account_id,users");
+    let expected_lines: Vec<String> = expected.iter().map(|(a, n)| format!("{a},{n}")).collect();
+    assert_eq!(lines, expected_lines);
+
+    let report_sql = "SELECT user_id, risk_rank FROM user_risk WHERE risk_rank = 1";
+    let output = cpstat(
+        &[
+            "query",
+            report_sql,
+            "--store",
+            "demo/store",
+            "--out",
+            "top.parquet",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows = read_rows(&dir.path().join("top.parquet"));
+    assert!(
+        rows.len() >= 2,
+        "one top user per account at least: {}",
+        rows.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_invalid_sql_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = cpstat(
+        &["query", "SELECT nothing FROM nowhere", "--store", "empty"],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("invalid SQL in the query"),
+        "{}",
+        stderr(&output)
+    );
+    let output = cpstat(&["query", "missing.sql"], &[], dir.path()).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("failed to read SQL file missing.sql"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -356,3 +356,82 @@ async fn password_grant_renews_expired_token() {
         "one token at the start, one after the 401"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_value_names_field_user_page() {
+    let mut entries = org(30).users_at(0);
+    entries[23]["linksClicked"] = serde_json::json!("lots");
+    let id = entries[23]["user"]["id"].to_string();
+    let options = MockOptions {
+        fixture: Some(entries),
+        ..MockOptions::default()
+    };
+    let mock = start(30, options).await;
+    let store = tempfile::tempdir().unwrap();
+    let error = fetch(&mock, store.path(), 10, 1).await.unwrap_err();
+    let message = format!("{error:#}");
+    assert!(message.contains("`linksClicked`"), "{message}");
+    assert!(message.contains(&format!("user {id}")), "{message}");
+    assert!(message.contains("page skip=20 take=10"), "{message}");
+    assert_eq!(
+        mock.users_summary_requests(),
+        3,
+        "a value error is not retried"
+    );
+    assert!(parquet_files(store.path()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_store_equals_fetched_store() {
+    use cpstat::generate::{GenerateOptions, generate, organisation, snapshot_time};
+    let options = GenerateOptions {
+        users: 150,
+        snapshots: 3,
+        every_days: 7,
+        accounts: 2,
+        seed: 5,
+        first_day: 28,
+    };
+    let generated = tempfile::tempdir().unwrap();
+    let summary = generate(generated.path(), &options).unwrap();
+    assert_eq!(summary.files, 6);
+
+    let fetched = tempfile::tempdir().unwrap();
+    for index in 0..options.accounts {
+        let org = organisation(&options, index);
+        let mock = MockApi::start(MockOptions::default(), vec![org.clone()])
+            .await
+            .unwrap();
+        for snapshot in 0..options.snapshots {
+            let day = options.first_day + snapshot * options.every_days;
+            mock.set_day(day);
+            let mut settings = settings(&mock, fetched.path(), 40, 4);
+            settings.account.id = org.account_id().to_string();
+            settings.snapshot_at = Some(snapshot_time(&org, day));
+            fetch_and_write(&settings, &NoProgress).await.unwrap();
+        }
+    }
+    let generated_files = parquet_files(generated.path());
+    let fetched_files = parquet_files(fetched.path());
+    assert_eq!(generated_files.len(), 6);
+    let relative = |root: &Path, files: &[PathBuf]| -> Vec<PathBuf> {
+        files
+            .iter()
+            .map(|f| f.strip_prefix(root).unwrap().to_path_buf())
+            .collect()
+    };
+    assert_eq!(
+        relative(generated.path(), &generated_files),
+        relative(fetched.path(), &fetched_files)
+    );
+    for (generated_file, fetched_file) in generated_files.iter().zip(&fetched_files) {
+        let (a, b) = (read_rows(generated_file), read_rows(fetched_file));
+        assert!(!a.is_empty());
+        assert_eq!(
+            a,
+            b,
+            "{} differs from the fetched snapshot",
+            generated_file.display()
+        );
+    }
+}

@@ -1,5 +1,6 @@
-//! Pooled click and submission rates per department, branch, group, country
-//! and manager on the latest snapshot, with Wilson intervals and a ranking.
+//! Pooled click and submission rates per department, branch, group, country,
+//! manager and account on the latest snapshot, with Wilson intervals and a
+//! ranking.
 
 use polars::prelude::*;
 
@@ -11,7 +12,19 @@ use super::stats::{Z_95, ratio, wilson_bounds};
 use super::user_risk::scored_latest_rows;
 
 /// Dimensions of `group_rates`, as written in its `dimension` column.
-pub const DIMENSIONS: [&str; 5] = ["department", "branch", "group", "country", "manager"];
+pub const DIMENSIONS: [&str; 6] = [
+    "department",
+    "branch",
+    "group",
+    "country",
+    "manager",
+    ACCOUNT_DIMENSION,
+];
+
+/// The dimension with one group per account: the whole account pooled. Its
+/// rows are ranked across accounts, so that a service provider can compare
+/// customers.
+pub const ACCOUNT_DIMENSION: &str = "account";
 
 /// Input column of each dimension other than `group`, which comes from the
 /// `name` field of the `groups` list.
@@ -83,7 +96,8 @@ pub fn group_rates(
 
 /// Builds one row per user and dimension value: `account_id`, `user_id`,
 /// `dimension`, `raw` and the `carry` columns. A user with no group gets one
-/// `group` row with a null value.
+/// `group` row with a null value, and every user gets one `account` row
+/// whose value is the account id.
 fn dimension_values(frame: LazyFrame, carry: &[&str]) -> PolarsResult<LazyFrame> {
     let base: Vec<Expr> = ["account_id", "user_id"]
         .iter()
@@ -104,6 +118,7 @@ fn dimension_values(frame: LazyFrame, carry: &[&str]) -> PolarsResult<LazyFrame>
         keep_nulls: true,
     };
     let groups = frame
+        .clone()
         .select(tagged("group", col("groups")))
         .explode(cols(["raw"]), explode)
         .with_column(
@@ -114,6 +129,7 @@ fn dimension_values(frame: LazyFrame, carry: &[&str]) -> PolarsResult<LazyFrame>
                 .alias("raw"),
         );
     parts.push(groups);
+    parts.push(frame.select(tagged(ACCOUNT_DIMENSION, col("account_id"))));
     concat(parts, UnionArgs::default())
 }
 
@@ -142,18 +158,22 @@ fn group_statistics() -> Vec<Expr> {
 }
 
 /// Builds the rank by `click_rate_low`, highest first, within account and
-/// dimension. Ties share the lowest rank, and groups without emails (null
-/// lower bound) get a null rank.
-fn click_rank() -> Expr {
+/// dimension, and across accounts for the `account` dimension. Ties share
+/// the lowest rank, and groups without emails (null lower bound) get a null
+/// rank. Works on any frame with `account_id`, `dimension` and
+/// `click_rate_low`, so a filtered `group_rates` can be ranked again.
+pub fn click_rank() -> Expr {
     let options = RankOptions {
         method: RankMethod::Min,
         descending: true,
     };
-    let rank = over(
-        col("click_rate_low").rank(options, None),
-        &["account_id", "dimension"],
-    );
-    rank.cast(DataType::Int64).alias("rank")
+    let rank_within =
+        |partition: &[&str]| over(col("click_rate_low").rank(options, None), partition);
+    when(col("dimension").eq(lit(ACCOUNT_DIMENSION)))
+        .then(rank_within(&["dimension"]))
+        .otherwise(rank_within(&["account_id", "dimension"]))
+        .cast(DataType::Int64)
+        .alias("rank")
 }
 
 #[cfg(test)]
@@ -166,6 +186,21 @@ mod tests {
     const T1: &str = "2025-03-03T08:00:00Z";
     const ARHUS_NFC: &str = "\u{00C5}rhus";
     const ARHUS_NFD: &str = "A\u{030A}rhus";
+
+    /// Parameters that make the risk score 100 · the raw click rate.
+    fn click_only() -> AnalysisParams {
+        AnalysisParams {
+            smoothing_strength: 0.0,
+            weights: RiskWeights {
+                click: 1.0,
+                submit: 0.0,
+                training: 0.0,
+                overdue: 0.0,
+                score: 0.0,
+            },
+            ..AnalysisParams::default()
+        }
+    }
 
     fn rates(rows: &[UserRow], params: &AnalysisParams) -> DataFrame {
         let table = group_rates(&prepared(rows, params), params).unwrap();
@@ -294,7 +329,8 @@ mod tests {
             user("a", T1, "u5").department(None),
         ];
         let table = rates(&rows, &AnalysisParams::default());
-        for dimension in DIMENSIONS {
+        let named = DIMENSIONS.iter().filter(|d| **d != ACCOUNT_DIMENSION);
+        for dimension in named {
             let rows = rows_where(&table, "dimension", dimension);
             assert_eq!(rows.height(), 1, "{dimension}: only the (none) group");
             assert_eq!(
@@ -412,6 +448,80 @@ mod tests {
             floats(&c, "mean_risk_score")[0],
             (25.0 + 400.0 / 6.0) / 2.0,
             "C mean risk",
+        );
+    }
+
+    #[test]
+    fn account_rows_pool_and_rank_accounts() {
+        let rows = [
+            user("a", T1, "u1").dept("Sales").phishing(10, 2, 1),
+            user("a", T1, "u2").dept("IT").phishing(10, 3, 0),
+            user("b", T1, "v1").dept("Sales").phishing(10, 5, 0),
+            user("c", T1, "w1").dept("Sales"),
+        ];
+        let table = rates(&rows, &click_only());
+        let accounts = rows_where(&table, "dimension", ACCOUNT_DIMENSION);
+        assert_eq!(accounts.height(), 3, "one row per account");
+        assert_eq!(
+            strings(&accounts, "account_id"),
+            [Some("a".into()), Some("b".into()), Some("c".into())]
+        );
+        assert_eq!(
+            strings(&accounts, "value"),
+            strings(&accounts, "account_id"),
+            "the value is the account id"
+        );
+        assert_eq!(strings(&accounts, "key"), strings(&accounts, "account_id"));
+
+        // a pools u1 and u2: 5 clicks and 1 submission in 20 emails.
+        let a = rows_where(&accounts, "account_id", "a");
+        assert_eq!(ints(&a, "users"), [Some(2)]);
+        assert_eq!(ints(&a, "sent"), [Some(20)]);
+        assert_eq!(ints(&a, "clicked"), [Some(5)]);
+        assert_eq!(ints(&a, "submitted"), [Some(1)]);
+        assert_close(floats(&a, "click_rate")[0], 0.25, "a 5/20");
+        assert_close(floats(&a, "click_rate_low")[0], 0.111861700699976, "a low");
+        assert_close(
+            floats(&a, "click_rate_high")[0],
+            0.468700879392589,
+            "a high",
+        );
+        // Wilson 1/20: √(0.95 + 0.960364720324) = 1.3821592962036;
+        // (1 + 1.920729440648 ∓ 1.959964 · 1.3821592962036) / 23.841458881296.
+        assert_close(floats(&a, "submit_rate")[0], 0.05, "a submit 1/20");
+        assert_close(
+            floats(&a, "submit_rate_low")[0],
+            0.00888144870233553,
+            "a submit low",
+        );
+        assert_close(
+            floats(&a, "submit_rate_high")[0],
+            0.236131195464281,
+            "a submit high",
+        );
+        // Click weight only, m = 0: u1 scores 20 and u2 30.
+        assert_close(floats(&a, "mean_risk_score")[0], 25.0, "a mean risk");
+
+        // b: 5/10, low 0.236593089011479, ranks above a (low 0.1119) across
+        // accounts; c sent nothing and is unranked.
+        let b = rows_where(&accounts, "account_id", "b");
+        assert_close(floats(&b, "click_rate_low")[0], 0.236593089011479, "b low");
+        assert_eq!(ints(&b, "rank"), [Some(1)]);
+        assert_eq!(ints(&a, "rank"), [Some(2)]);
+        let c = rows_where(&accounts, "account_id", "c");
+        assert_eq!(ints(&c, "rank"), [None]);
+        assert_eq!(floats(&c, "click_rate"), [None]);
+
+        // Departments are still ranked within their own account: in a, IT
+        // (3/10) ranks above Sales (2/10), and Sales of b is first in b.
+        let sales = rows_where(&table, "value", "Sales");
+        assert_eq!(
+            ints(&rows_where(&sales, "account_id", "a"), "rank"),
+            [Some(2)]
+        );
+        assert_eq!(
+            ints(&rows_where(&sales, "account_id", "b"), "rank"),
+            [Some(1)]
         );
     }
 

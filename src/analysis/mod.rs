@@ -23,7 +23,9 @@ mod test_support;
 
 use polars::prelude::*;
 
-pub use group_rates::{DIMENSIONS, GROUP_RATES_COLUMNS, group_rates};
+pub use group_rates::{
+    ACCOUNT_DIMENSION, DIMENSIONS, GROUP_RATES_COLUMNS, click_rank, group_rates,
+};
 pub use normalize::{NONE_LABEL, attach_values, clean_spelling, normalize_key, value_mapping};
 pub use params::{
     AnalysisParams, DEFAULT_SMOOTHING_STRENGTH, Every, ParamsError, RiskWeights,

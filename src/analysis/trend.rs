@@ -12,9 +12,10 @@ use super::stats::{
 };
 
 /// Columns of the `department_trend` table, in order.
-pub const TREND_COLUMNS: [&str; 26] = [
+pub const TREND_COLUMNS: [&str; 27] = [
     "account_id",
     "department",
+    "department_key",
     "period_start",
     "period_end",
     "users_start",
@@ -78,7 +79,7 @@ pub fn department_trend(
         .rename(["department_display"], ["department"], true)
         .select(TREND_COLUMNS.map(col))
         .sort(
-            ["account_id", "department", "period_end"],
+            ["account_id", "department", "department_key", "period_end"],
             SortMultipleOptions::default(),
         )
         .collect()?;

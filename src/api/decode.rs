@@ -434,3 +434,102 @@ pub fn parse_timestamp(raw: &str) -> Result<i64, String> {
     }
     Err(format!("{raw:?} is not an ISO-8601 date or time"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lenient_int_cases() {
+        let cases = [
+            (json!(3), Ok(Some(3))),
+            (json!(3.0), Ok(Some(3))),
+            (json!("3"), Ok(Some(3))),
+            (json!(" 12 "), Ok(Some(12))),
+            (json!("4.0"), Ok(Some(4))),
+            (json!(null), Ok(None)),
+            (json!(""), Ok(None)),
+            (json!(-2), Ok(Some(-2))),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(lenient_int(&value), expected, "value {value}");
+        }
+        for bad in [
+            json!(3.5),
+            json!("many"),
+            json!(true),
+            json!([1]),
+            json!(1e300),
+        ] {
+            assert!(lenient_int(&bad).is_err(), "value {bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn timestamp_forms() {
+        let cases = [
+            ("2024-02-29T00:00:00Z", 1_709_164_800_000_000),
+            ("2024-02-29", 1_709_164_800_000_000),
+            ("2024-02-29T01:00:00+01:00", 1_709_164_800_000_000),
+            ("2024-02-29T00:00:00.5", 1_709_164_800_500_000),
+            ("2024-02-29 00:00:01", 1_709_164_801_000_000),
+        ];
+        for (text, micros) in cases {
+            assert_eq!(parse_timestamp(text), Ok(micros), "{text}");
+        }
+        assert!(parse_timestamp("29/02/2024").is_err());
+    }
+
+    #[test]
+    fn bad_counter_names_field_and_user() {
+        let body = json!({"count": 1, "fetched": 1, "result": [
+            {"emailsSent": "many", "user": {"id": 77, "name": "Ærlig Ørn"}}
+        ]});
+        let error = decode_page(body.to_string().as_bytes()).unwrap_err();
+        assert_eq!(
+            error,
+            DecodeError::Field {
+                field: "emailsSent".into(),
+                user_id: "77".into(),
+                reason: "\"many\" is not an integer".into()
+            }
+        );
+    }
+
+    #[test]
+    fn page_shape_errors() {
+        let cases = [
+            ("<html><body>Maintenance</body></html>", "not JSON"),
+            (
+                r#"{"count": 3, "fetched": 1, "result": [{"user": {"id": 1"#,
+                "not JSON",
+            ),
+            ("{}", "`count` is missing"),
+            (
+                r#"{"count": 2, "fetched": 0, "result": null}"#,
+                "`result` is null although count is 2",
+            ),
+            (
+                r#"{"count": -1, "fetched": 0, "result": []}"#,
+                "not a non-negative integer",
+            ),
+            (
+                r#"{"count": 1, "fetched": 1, "result": {}}"#,
+                "not an array",
+            ),
+            ("[]", "not an object"),
+        ];
+        for (body, expected) in cases {
+            let error = decode_page(body.as_bytes()).unwrap_err().to_string();
+            assert!(error.contains(expected), "{body}: {error}");
+        }
+    }
+
+    #[test]
+    fn empty_account_with_null_result() {
+        let page = decode_page(br#"{"count": 0, "fetched": 0, "result": null}"#).unwrap();
+        assert_eq!(page.count, 0);
+        assert!(page.users.is_empty());
+    }
+}

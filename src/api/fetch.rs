@@ -168,6 +168,10 @@ async fn fetch_round(
         .take_while(|skip| *skip < round.counts[0])
         .map(|skip| PageRef { skip, take })
         .collect();
+    tracing::info!(
+        %account, count = round.counts[0], page_users = step, pages = pending.len() + 1,
+        concurrency = options.concurrency, "planned the pages of the account"
+    );
     pending.reverse();
     fetch_pending(
         client, account, options, progress, &first_ids, pending, &mut round,

@@ -10,6 +10,8 @@ use crate::analysis::{AnalysisParams, ReportTables, RiskWeights, Summary, analyz
 use crate::cli::AnalyzeArgs;
 use crate::config::ConfigFile;
 use crate::error::{ExitKind, data, usage};
+use crate::output::Output;
+use crate::privacy::{Privacy, resolve_privacy};
 use crate::report::{CsvOptions, publish};
 use crate::settings::resolve_store;
 use crate::snapshot::check::check_footer;
@@ -34,7 +36,15 @@ impl AnalyzeOutcome {
     }
 }
 
-pub fn run(args: &AnalyzeArgs, config: &ConfigFile, quiet: bool) -> Result<ExitKind> {
+/// The result of `analyze`, as printed by `--json`.
+#[derive(serde::Serialize)]
+struct AnalyzeJson<'a> {
+    report_dir: String,
+    #[serde(flatten)]
+    summary: &'a Summary,
+}
+
+pub fn run(args: &AnalyzeArgs, config: &ConfigFile, output: Output) -> Result<ExitKind> {
     let store_dir = resolve_store(&args.store, config);
     if !store_dir.is_dir() {
         return Err(usage(format!(
@@ -52,28 +62,31 @@ pub fn run(args: &AnalyzeArgs, config: &ConfigFile, quiet: bool) -> Result<ExitK
         format: args.format,
         csv: CsvOptions { bom: !args.no_bom },
         skip_invalid: args.skip_invalid,
+        privacy: resolve_privacy(&args.privacy)?,
     };
     let _lock = super::fetch::lock_store(&store_dir, "analyze", args.lock.timeout())?;
     let outcome = run_analysis(&Store::new(&store_dir), &out, &params, &options)?;
-    if !quiet {
-        print_outcome(&outcome);
-    }
+    print_outcome(&outcome, output);
+    output.json_value(&AnalyzeJson {
+        report_dir: outcome.report_dir.display().to_string(),
+        summary: &outcome.summary,
+    })?;
     Ok(outcome.exit_kind())
 }
 
-/// Prints the summary, the skipped files and the report folder.
-pub fn print_outcome(outcome: &AnalyzeOutcome) {
-    println!("{}", crate::analysis::render_summary(&outcome.summary));
+/// Prints the summary, the skipped files and the report folder as text.
+pub fn print_outcome(outcome: &AnalyzeOutcome, output: Output) {
+    output.line(crate::analysis::render_summary(&outcome.summary));
     if !outcome.skipped.is_empty() {
-        println!(
+        output.line(format!(
             "skipped {} invalid snapshot files (--skip-invalid):",
             outcome.skipped.len()
-        );
+        ));
         for (path, reason) in &outcome.skipped {
-            println!("  {}: {reason}", path.display());
+            output.line(format!("  {}: {reason}", path.display()));
         }
     }
-    println!("report tables: {}", outcome.report_dir.display());
+    output.line(format!("report tables: {}", outcome.report_dir.display()));
 }
 
 /// A snapshot file left out of the analysis, and why.
@@ -86,6 +99,8 @@ pub struct RunOptions {
     pub csv: CsvOptions,
     /// Leave out invalid snapshot files instead of failing.
     pub skip_invalid: bool,
+    /// Pseudonyms and small-group suppression for every table written.
+    pub privacy: Privacy,
 }
 
 fn resolve_params(args: &AnalyzeArgs) -> Result<AnalysisParams> {
@@ -170,13 +185,14 @@ pub fn run_analysis(
             account_filter_text(&options.accounts)
         )));
     }
-    let snapshots = Store::scan(&files)?;
+    let snapshots = options.privacy.apply_to_snapshots(Store::scan(&files)?)?;
     let tables = analyze(snapshots.clone(), params).with_context(|| {
         format!(
             "failed to compute the report tables; run `cpstat verify --store {}` to find a damaged file",
             store.root().display()
         )
     })?;
+    let tables = suppress_small_groups(tables, &options.privacy)?;
     let summary = summarize(snapshots.clone(), &tables, params)
         .context("failed to summarise the analysis")?;
     let mut named = named_tables(tables);
@@ -218,6 +234,16 @@ fn valid_snapshots(
         }
     }
     Ok((valid, skipped))
+}
+
+/// Applies `--min-group-size` before the summary is built, so the summary
+/// lists no department that the tables leave out.
+fn suppress_small_groups(tables: ReportTables, privacy: &Privacy) -> Result<ReportTables> {
+    Ok(ReportTables {
+        group_rates: privacy.apply_to_table("group_rates", tables.group_rates)?,
+        department_trend: privacy.apply_to_table("department_trend", tables.department_trend)?,
+        ..tables
+    })
 }
 
 fn account_filter_text(accounts: &[String]) -> String {

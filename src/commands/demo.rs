@@ -16,6 +16,8 @@ use crate::api::{ClientOptions, FetchOptions};
 use crate::cli::DemoArgs;
 use crate::error::{ExitKind, usage};
 use crate::mock::{DEFAULT_TOKEN, MockApi, MockOptions, OrgConfig, Organisation};
+use crate::output::Output;
+use crate::privacy::Privacy;
 use crate::report::{CsvOptions, Format};
 use crate::secret::Secret;
 use crate::settings::{AccountSettings, FetchSettings};
@@ -43,7 +45,18 @@ const ACCOUNTS: [(&str, &str, f64); 2] = [
     ),
 ];
 
-pub async fn run(args: &DemoArgs, quiet: bool) -> Result<ExitKind> {
+/// Paths and summary of a demo run, as printed by `--json`.
+#[derive(serde::Serialize)]
+struct DemoJson<'a> {
+    store: String,
+    report_dir: String,
+    report: String,
+    #[serde(flatten)]
+    summary: &'a crate::analysis::Summary,
+}
+
+pub async fn run(args: &DemoArgs, output: Output) -> Result<ExitKind> {
+    let quiet = !output.text();
     prepare_folder(&args.out)?;
     let store = args.out.join("store");
     let _lock = super::fetch::lock_store(&store, "demo", std::time::Duration::ZERO)?;
@@ -70,22 +83,41 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<ExitKind> {
     let reports = store.join("reports");
     let options = RunOptions {
         accounts: Vec::new(),
-        format: Format::Both,
+        format: Format::All,
         csv: CsvOptions { bom: true },
         skip_invalid: false,
+        privacy: Privacy::default(),
     };
-    let outcome = tokio::task::block_in_place(|| {
-        run_analysis(
+    let (outcome, page) = tokio::task::block_in_place(|| -> Result<_> {
+        let outcome = run_analysis(
             &Store::new(&store),
             &reports,
             &AnalysisParams::default(),
             &options,
-        )
+        )?;
+        let page = super::report::write_report(
+            &Store::new(&store),
+            &reports,
+            &super::report::PageOptions {
+                out: None,
+                privacy: &Privacy::default(),
+                top: 20,
+                names: Default::default(),
+            },
+        )?;
+        Ok((outcome, page))
+    })?;
+    output.json_value(&DemoJson {
+        store: store.display().to_string(),
+        report_dir: outcome.report_dir.display().to_string(),
+        report: page.display().to_string(),
+        summary: &outcome.summary,
     })?;
     if !quiet {
         println!("\n{}", render_summary(&outcome.summary));
         println!("snapshot store: {}", store.display());
         println!("report tables:  {}", outcome.report_dir.display());
+        println!("HTML report:    {}", page.display());
         println!(
             "\nnext: cpstat query \"SELECT * FROM group_rates WHERE dimension = 'department' ORDER BY account_id, rank\" --store {}",
             store.display()

@@ -9,12 +9,13 @@ use polars::prelude::{CsvWriter, DataFrame, ParquetReader, PolarsError, SerReade
 use crate::cli::QueryArgs;
 use crate::config::ConfigFile;
 use crate::error::{ExitKind, usage};
+use crate::output::{Output, frame_rows_json};
 use crate::query::{context, run_sql};
 use crate::report::LATEST;
 use crate::settings::resolve_store;
 use crate::snapshot::Store;
 
-pub fn run(args: &QueryArgs, config: &ConfigFile) -> Result<ExitKind> {
+pub fn run(args: &QueryArgs, config: &ConfigFile, output: Output) -> Result<ExitKind> {
     let store_dir = resolve_store(&args.store, config);
     let reports = args
         .reports
@@ -28,6 +29,7 @@ pub fn run(args: &QueryArgs, config: &ConfigFile) -> Result<ExitKind> {
     let mut result = run_sql(&mut sql_context, &name, &sql)?;
     match &args.out {
         Some(path) => write_result(path, &mut result)?,
+        None if output.json => output.json_value(&frame_rows_json(&result))?,
         None => print_result(&mut result)?,
     }
     Ok(ExitKind::Success)
@@ -45,7 +47,7 @@ fn sql_text(argument: &str) -> Result<(String, String)> {
 }
 
 /// Loads every table of a report set, or none when there is no set yet.
-fn latest_report_tables(dir: &Path) -> Result<Vec<(String, DataFrame)>> {
+pub fn latest_report_tables(dir: &Path) -> Result<Vec<(String, DataFrame)>> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         tracing::info!(dir = %dir.display(), "no report set yet; only snapshots and latest are available");
         return Ok(Vec::new());

@@ -20,8 +20,10 @@ use crate::snapshot::Store;
 
 use super::analyze::{RunOptions, print_outcome, run_analysis};
 use super::fetch::{fetch_and_write, lock_store, summary_line};
+use crate::output::Output;
 
-pub async fn run(args: &RunArgs, config: &ConfigFile, quiet: bool) -> Result<ExitKind> {
+pub async fn run(args: &RunArgs, config: &ConfigFile, output: Output) -> Result<ExitKind> {
+    let quiet = !output.text();
     let accounts = resolve_accounts(args, config)?;
     let store = accounts[0].store.clone();
     let _lock = lock_store(&store, "run", args.fetch.lock.timeout())?;
@@ -34,6 +36,7 @@ pub async fn run(args: &RunArgs, config: &ConfigFile, quiet: bool) -> Result<Exi
         format: args.format,
         csv: CsvOptions { bom: !args.no_bom },
         skip_invalid: args.skip_invalid,
+        privacy: crate::privacy::Privacy::default(),
     };
     let outcome = tokio::task::block_in_place(|| {
         run_analysis(
@@ -44,16 +47,15 @@ pub async fn run(args: &RunArgs, config: &ConfigFile, quiet: bool) -> Result<Exi
         )
     })
     .context("the snapshots were fetched, but the analysis failed")?;
-    if !quiet {
-        print_outcome(&outcome);
-    }
+    print_outcome(&outcome, output);
     Ok(worst(fetched, outcome.exit_kind()))
 }
 
-/// Resolves the account given, or every account of the config file when
-/// none is given and the file lists several.
+/// Resolves the account given, or every account of the config file with
+/// `--all-accounts` or when none is given and the file lists several.
 fn resolve_accounts(args: &RunArgs, config: &ConfigFile) -> Result<Vec<FetchSettings>> {
-    if args.fetch.account.is_some() || config.accounts.len() < 2 {
+    let every = args.fetch.all_accounts || args.fetch.account.is_none();
+    if !every || config.accounts.len() < 2 {
         return Ok(vec![resolve_fetch(&args.fetch, config)?]);
     }
     config

@@ -1,6 +1,8 @@
 //! CSV that spreadsheet programs open safely.
 //!
-//! The files use RFC 4180 quoting and an optional UTF-8 byte-order mark. A
+//! The files follow RFC 4180: CRLF line breaks, and fields with a comma,
+//! quote or line break in double quotes with inner quotes doubled. They
+//! start with a UTF-8 byte-order mark unless `--no-bom` is given. A
 //! text cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return
 //! gets a leading `'`, so a spreadsheet shows it as text instead of running
 //! it as a formula. Numeric columns are written unchanged.
@@ -13,6 +15,10 @@ use polars::prelude::{
     Column, CsvWriter, DataFrame, DataType, IntoColumn, IntoSeries, NewChunkedArray, QuoteStyle,
     SerWriter, StringChunked,
 };
+
+/// Line break between records; a line break inside a quoted field is kept
+/// as it is in the data.
+const RFC_4180_LINE_BREAK: &str = "\r\n";
 
 /// Characters that make a spreadsheet treat a cell as a formula.
 const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
@@ -34,6 +40,7 @@ pub fn write_safe_csv(path: &Path, frame: &DataFrame, options: super::CsvOptions
         .include_bom(options.bom)
         .include_header(true)
         .with_quote_style(QuoteStyle::Necessary)
+        .with_line_terminator(RFC_4180_LINE_BREAK.into())
         .finish(&mut guarded)?;
     file.sync_all()?;
     crate::snapshot::store::restrict_file(path)

@@ -6,7 +6,12 @@
 //! neither a crash nor a failed run leaves a partial `.parquet` file or
 //! changes what `latest` shows.
 
+pub mod charts;
 pub mod csv;
+pub mod html;
+pub mod page_data;
+pub mod svg;
+pub mod xlsx;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,23 +24,38 @@ use crate::snapshot::store::{STEM_FORMAT, create_private_file, restrict_file};
 
 /// Name of the pointer to the newest complete report set.
 pub const LATEST: &str = "latest";
+/// File name of the workbook in a report set.
+pub const WORKBOOK: &str = "report.xlsx";
 const PART_SUFFIX: &str = ".part";
 
 /// Output formats of a report set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    // Plain comments, not doc comments: clap would show doc comments of the
+    // values as long help and spread `analyze --help` over many lines.
+    // One Parquet file per table.
     Parquet,
+    // One CSV file per table.
     Csv,
+    // One Excel workbook, `report.xlsx`, with a sheet per table.
+    Xlsx,
+    // Parquet and CSV.
     Both,
+    // Parquet, CSV and the Excel workbook.
+    All,
 }
 
 impl Format {
     fn parquet(self) -> bool {
-        matches!(self, Format::Parquet | Format::Both)
+        matches!(self, Format::Parquet | Format::Both | Format::All)
     }
 
     fn csv(self) -> bool {
-        matches!(self, Format::Csv | Format::Both)
+        matches!(self, Format::Csv | Format::Both | Format::All)
+    }
+
+    fn xlsx(self) -> bool {
+        matches!(self, Format::Xlsx | Format::All)
     }
 }
 
@@ -97,6 +117,10 @@ fn write_tables(
             csv::write_safe_csv(&path, frame, csv_options)
                 .with_context(|| format!("failed to write table {name} to {}", path.display()))?;
         }
+    }
+    if format.xlsx() {
+        let path = dir.join(format!("{WORKBOOK}{PART_SUFFIX}"));
+        xlsx::write_workbook(&path, tables)?;
     }
     Ok(())
 }

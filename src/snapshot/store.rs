@@ -114,8 +114,11 @@ impl Store {
             .iter()
             .map(|f| PlRefPath::try_from_path(&f.path))
             .collect::<PolarsResult<Vec<_>>>()?;
+        // The account is a column of every file, so the `account=` folder
+        // names are not read as a hive column: the scan has the file schema.
         let args = ScanArgsParquet {
             schema: Some(Arc::new(snapshot_schema())),
+            hive_options: HiveOptions::new_disabled(),
             ..ScanArgsParquet::default()
         };
         Ok(LazyFrame::scan_parquet_files(
