@@ -119,9 +119,10 @@ pub enum Command {
 
 const RUN_HELP: &str = "\
 Fetches the account given (or every account in cpstat.toml when none is given), then analyzes
-the store, holding the store lock throughout. Exit codes: 0 all done, 6 a partial snapshot or
-some accounts failed, 7 another run holds the store; a failure of every fetch exits with its
-own code (2 usage, 3 authentication, 4 network, 5 data) and skips the analysis.
+the store, holding the store lock throughout. Exit codes: 0 all done; 6 a partial snapshot,
+some accounts failed, or invalid snapshots skipped with --skip-invalid; 7 another run holds the
+store. When every fetch fails, the analysis is skipped and the exit code is the failure's own
+(2 usage, 3 authentication, 4 network, 5 data); a failed analysis exits with its own code.
 
 Example:
   cpstat run --account acme --store /var/lib/cpstat --lock-timeout 300";

@@ -135,6 +135,7 @@ pub fn resolve_account(
             ..RetryPolicy::default()
         },
         ca_cert,
+        max_body_bytes: crate::api::client::MAX_BODY_BYTES,
     };
     let credentials = resolve_credentials(id, entry, connection, config)?;
     Ok(AccountSettings {

@@ -363,7 +363,17 @@ fn help_lists_commands_and_exit_codes() {
         .unwrap();
     let text = String::from_utf8(output.stdout).unwrap();
     insta::assert_snapshot!("help", text);
-    for command in ["fetch", "snapshots", "analyze", "query", "report", "demo"] {
+    for command in [
+        "fetch",
+        "snapshots",
+        "analyze",
+        "query",
+        "report",
+        "demo",
+        "run",
+        "verify",
+        "forget",
+    ] {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_cpstat"))
             .args([command, "--help"])
             .output()

@@ -39,8 +39,8 @@ impl Rng {
         self.0 % bound.max(1)
     }
 
-    /// A kill time for a run that takes about `span`: anywhere in the run
-    /// half of the time, else in its last part, where the files are written.
+    /// Draws a kill time for a run that takes about `span`: anywhere in the
+    /// run half of the time, else in its last part, where files are written.
     fn kill_delay(&mut self, span: Duration) -> Duration {
         let micros = span.as_micros() as u64;
         let offset = if self.below(2) == 0 {
@@ -247,8 +247,8 @@ fn kill_loop(scenario: &Scenario, kills: u64, mut rng: Rng) {
     assert_next_runs_clean_up(scenario, kills);
 }
 
-/// A complete fetch and analyze after the kills succeed, log what they
-/// removed, and leave no temporary file behind.
+/// Checks that a complete fetch and analyze after the kills succeed, log
+/// what they removed, and leave no temporary file behind.
 fn assert_next_runs_clean_up(scenario: &Scenario, kills: u64) {
     let store = scenario.store();
     let left = leftovers(&store);

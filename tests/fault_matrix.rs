@@ -190,7 +190,7 @@ fn with_mock_credentials(mock: &MockApi, mut settings: FetchSettings) -> FetchSe
     settings
 }
 
-/// The API error in an error chain.
+/// Finds the API error in an error chain.
 fn api_error(error: &anyhow::Error) -> &ApiError {
     error
         .chain()
@@ -438,8 +438,8 @@ async fn empty_page_early_refetches_round() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ignored_skip_detected_not_looped() {
     let h = Harness::new().await;
-    // The baseline came from a well-behaved server; this one serves the first
-    // page whatever `skip` asks for.
+    // The baseline came from a well-behaved server. This one serves the first
+    // page whatever `skip` requests.
     let options = MockOptions {
         ignore_skip: true,
         ..MockOptions::default()
@@ -472,6 +472,26 @@ async fn huge_page_stored_whole() {
     assert_eq!(
         padded, PAGE_SIZE as usize,
         "the page's undocumented notes are kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_page_fails_cleanly() {
+    let h = Harness::new().await;
+    let mut settings = h.settings();
+    settings.account.client.max_body_bytes = 1024 * 1024;
+    h.mock.push_fault(Fault::HugePage);
+    let failure = h.assert_clean_failure(h.fetch_with(&settings).await);
+    let error = api_error(&failure);
+    assert!(matches!(error, ApiError::Decode { .. }), "{error}");
+    assert!(
+        error.to_string().contains("larger than 1048576 bytes"),
+        "{error}"
+    );
+    assert_eq!(
+        h.mock.users_summary_requests(),
+        1,
+        "an oversized page is not retried"
     );
 }
 

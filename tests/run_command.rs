@@ -240,7 +240,7 @@ async fn run_continues_past_failed_account() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn busy_store_names_holder_then_stale_lock_taken_over() {
+async fn lock_busy_then_stale_takeover() {
     let mock = start().await;
     // The first page hangs long enough for every other command to find the store busy.
     mock.push_fault(Fault::Delay(Duration::from_secs(60)));

@@ -1,5 +1,5 @@
-//! Credentials through the real binary: a canary token and password must
-//! appear in no output or file under any fault, redirects must not carry
+//! Credentials through the real binary. A canary token and password must
+//! appear in no output or file under any fault. Redirects must not carry
 //! the token to another origin, proxies get it only inside TLS, and a bad
 //! CA file is rejected with a clear message.
 
@@ -62,7 +62,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
-/// Every file below `dir`, with its bytes, symbolic links not followed.
+/// Reads every file below `dir`, without following symbolic links.
 fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -113,7 +113,7 @@ fn assert_no_canary(outputs: &[(String, Output)], dir: &Path, secret_files: &[Pa
     }
 }
 
-/// The faults a page request can meet, each used for one fetch.
+/// Lists the faults a page request can meet, each used for one fetch.
 fn every_fault() -> Vec<(&'static str, Vec<Fault>)> {
     let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(60));
     let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(1));
@@ -326,8 +326,8 @@ async fn canary_absent_under_every_fault() {
     assert_no_canary(&outputs, dir.path(), &[token_file, password_file]);
 }
 
-/// A loopback TCP server that records what each connection sends before
-/// the end of its head (or a pause), and answers with a fixed response.
+/// A loopback TCP server that records what each connection sends up to the
+/// end of its head (or a pause) and replies with a fixed response.
 struct RecordingServer {
     port: u16,
     received: Arc<Mutex<Vec<String>>>,

@@ -81,7 +81,7 @@ async fn populated_store() -> tempfile::TempDir {
     dir
 }
 
-/// A path as the binary shows it when run in `cwd` with `--store store`.
+/// Formats a path as the binary prints it when run in `cwd` with `--store store`.
 fn relative(cwd: &Path, path: &Path) -> String {
     path.strip_prefix(cwd).unwrap().display().to_string()
 }
@@ -287,7 +287,7 @@ async fn analyze_names_invalid_snapshot() {
     assert!(summary.contains(&shown), "{summary}");
 }
 
-/// Every row of every snapshot, by file, as column name to text.
+/// Reads the `email` column of every snapshot, by file.
 fn emails_by_file(store: &Path) -> BTreeMap<PathBuf, Vec<Option<String>>> {
     snapshot_paths(store)
         .into_iter()

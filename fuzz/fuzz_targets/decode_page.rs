@@ -1,5 +1,5 @@
-//! Decodes arbitrary bytes as a users-summary page: it must never panic, and
-//! a decoded page keeps the invariants that the fetch relies on.
+//! Decodes arbitrary bytes as a users-summary page. Decoding must not panic,
+//! and a decoded page must keep the invariants asserted below.
 
 #![no_main]
 

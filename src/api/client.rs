@@ -25,7 +25,14 @@ pub struct ClientOptions {
     pub retry: RetryPolicy,
     /// An extra PEM root certificate, e.g. a corporate TLS proxy's.
     pub ca_cert: Option<PathBuf>,
+    /// Maximum size of one response body, after decompression; a larger
+    /// page ends the fetch instead of exhausting memory.
+    pub max_body_bytes: usize,
 }
+
+/// The default [`ClientOptions::max_body_bytes`], 256 MiB: far above the
+/// 10 MiB page that the tests fetch whole.
+pub const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -35,6 +42,7 @@ impl Default for ClientOptions {
             read_timeout: Duration::from_secs(60),
             retry: RetryPolicy::default(),
             ca_cert: None,
+            max_body_bytes: MAX_BODY_BYTES,
         }
     }
 }
@@ -47,6 +55,7 @@ pub struct ApiClient {
     tokens: Arc<TokenProvider>,
     retry: RetryPolicy,
     retries: Arc<AtomicU64>,
+    max_body_bytes: usize,
 }
 
 /// The outcome of one attempt at a page.
@@ -98,6 +107,7 @@ impl ApiClient {
             tokens: Arc::new(TokenProvider::new(credentials)),
             retry: options.retry.clone(),
             retries: Arc::new(AtomicU64::new(0)),
+            max_body_bytes: options.max_body_bytes,
         })
     }
 
@@ -205,7 +215,7 @@ impl ApiClient {
             return Ok(Attempt::Renewed);
         }
         if status.is_success() {
-            return read_page(response, account, page).await;
+            return read_page(response, account, page, self.max_body_bytes).await;
         }
         status_outcome(response, account, page).await
     }
@@ -242,9 +252,19 @@ async fn read_page(
     response: reqwest::Response,
     account: &str,
     page: PageRef,
+    max_body_bytes: usize,
 ) -> Result<Attempt, ApiError> {
-    let body = match response.bytes().await {
-        Ok(body) => body,
+    let body = match read_limited(response, max_body_bytes).await {
+        Ok(Some(body)) => body,
+        Ok(None) => {
+            return Err(ApiError::Decode {
+                account: account.to_string(),
+                page,
+                source: DecodeError::Shape {
+                    reason: format!("the response body is larger than {max_body_bytes} bytes"),
+                },
+            });
+        }
         Err(error) => {
             return Ok(Attempt::Retry {
                 wait: None,
@@ -266,6 +286,27 @@ async fn read_page(
             data: true,
         }),
     }
+}
+
+/// Reads a body chunk by chunk; `None` when it grows beyond `limit` bytes.
+async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 async fn status_outcome(
@@ -350,8 +391,8 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
     })
 }
 
-/// Whether two URLs share scheme, host and port, so that a redirect from
-/// one to the other may carry the `Authorization` header.
+/// Checks whether two URLs share scheme, host and port, so that a redirect
+/// from one to the other may carry the `Authorization` header.
 fn same_origin(from: &Url, to: &Url) -> bool {
     from.scheme() == to.scheme()
         && from.host_str() == to.host_str()

@@ -52,10 +52,11 @@ pub async fn run(args: &RunArgs, config: &ConfigFile, output: Output) -> Result<
     Ok(worst(fetched, outcome.exit_kind()))
 }
 
-/// The account given, or every account of the config file when none is
-/// given and the file lists several.
+/// Resolves the account given, or every account of the config file with
+/// `--all-accounts` or when none is given and the file lists several.
 fn resolve_accounts(args: &RunArgs, config: &ConfigFile) -> Result<Vec<FetchSettings>> {
-    if args.fetch.account.is_some() || config.accounts.len() < 2 {
+    let every = args.fetch.all_accounts || args.fetch.account.is_none();
+    if !every || config.accounts.len() < 2 {
         return Ok(vec![resolve_fetch(&args.fetch, config)?]);
     }
     config
@@ -82,7 +83,7 @@ async fn fetch_all(accounts: &[FetchSettings], quiet: bool) -> Result<ExitKind> 
                 }
             }
             Err(error) if accounts.len() == 1 => {
-                return Err(error.context("the analysis was not run"));
+                return Err(error.context("the fetch failed, so the analysis was not run"));
             }
             Err(error) => {
                 failures += 1;
@@ -93,7 +94,7 @@ async fn fetch_all(accounts: &[FetchSettings], quiet: bool) -> Result<ExitKind> 
     }
     match first_error {
         Some(error) if failures == accounts.len() => {
-            Err(error.context("every account failed; the analysis was not run"))
+            Err(error.context("every account failed, so the analysis was not run"))
         }
         Some(_) => Ok(ExitKind::Partial),
         None => Ok(kind),

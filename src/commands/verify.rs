@@ -9,7 +9,7 @@ use anyhow::Result;
 use crate::cli::VerifyArgs;
 use crate::config::ConfigFile;
 use crate::error::{ExitKind, data};
-use crate::report::LATEST;
+use crate::report::{LATEST, is_set_name};
 use crate::settings::resolve_store;
 use crate::snapshot::Store;
 use crate::snapshot::check::{check_contents, check_footer};
@@ -23,7 +23,7 @@ pub struct Finding {
     pub problem: String,
 }
 
-/// What a verification looked at and found.
+/// The files a verification checked and the problems it found.
 #[derive(Debug, Default)]
 pub struct Report {
     pub snapshots: usize,
@@ -33,6 +33,12 @@ pub struct Report {
 
 pub fn run(args: &VerifyArgs, config: &ConfigFile) -> Result<ExitKind> {
     let store = Store::new(resolve_store(&args.store, config));
+    if !store.root().is_dir() {
+        return Err(crate::error::usage(format!(
+            "the store {} does not exist; pass --store",
+            store.root().display()
+        )));
+    }
     let reports = args
         .reports
         .clone()
@@ -101,7 +107,8 @@ fn snapshot_problems(path: &Path) -> Vec<String> {
     problems
 }
 
-/// Report set folders: the visible subfolders of `reports`, `latest` aside.
+/// Lists the report set folders in `reports`: those named as `analyze`
+/// names them.
 fn report_sets(reports: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(reports) else {
         return Vec::new();
@@ -111,7 +118,7 @@ fn report_sets(reports: &Path) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !name.starts_with('.') && name != LATEST && p.is_dir() && !p.is_symlink()
+            is_set_name(name) && p.is_dir() && !p.is_symlink()
         })
         .collect();
     sets.sort();
@@ -176,8 +183,8 @@ fn has_suffix(path: &Path, suffix: &str) -> bool {
     path.to_str().is_some_and(|p| p.ends_with(suffix))
 }
 
-/// Every `*.parquet` file below `dir`, sorted. Temporary files of running or
-/// interrupted writes end in `.tmp`, so they are not included.
+/// Lists every `*.parquet` file below `dir`, sorted. Temporary files of
+/// running or interrupted writes end in `.tmp`, so they are not included.
 fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];

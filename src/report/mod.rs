@@ -209,10 +209,10 @@ fn remove_incomplete_sets(out: &Path) -> usize {
     };
     let mut removed = 0;
     for path in entries.flatten().map(|e| e.path()) {
-        let hidden = path
+        let is_set = path
             .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-        if hidden || path.is_symlink() || !path.is_dir() || !holds_parts(&path) {
+            .is_some_and(|n| is_set_name(&n.to_string_lossy()));
+        if !is_set || path.is_symlink() || !path.is_dir() || !holds_parts(&path) {
             continue;
         }
         match fs::remove_dir_all(&path) {
@@ -226,6 +226,17 @@ fn remove_incomplete_sets(out: &Path) -> usize {
         }
     }
     removed
+}
+
+/// Checks whether a folder name is one that [`free_set_dir`] gives, so that
+/// other folders in `--out` are never removed or checked as report sets.
+pub fn is_set_name(name: &str) -> bool {
+    let stem = match name.split_once('-') {
+        Some((stem, n)) if n.parse::<u32>().is_ok() => stem,
+        Some(_) => return false,
+        None => name,
+    };
+    chrono::NaiveDateTime::parse_from_str(stem, STEM_FORMAT).is_ok()
 }
 
 fn holds_parts(dir: &Path) -> bool {
@@ -281,5 +292,25 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 fn sync_dir(dir: &Path) {
     if let Err(error) = fs::File::open(dir).and_then(|d| d.sync_all()) {
         tracing::debug!(dir = %dir.display(), %error, "could not sync the folder");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_names_recognised() {
+        let cases = [
+            ("20261207T061502Z", true),
+            ("20261207T061502Z-3", true),
+            ("20261207T061502Z-x", false),
+            ("latest", false),
+            ("downloads", false),
+            (".20261207T061502Z.42.tmp", false),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(is_set_name(name), expected, "{name}");
+        }
     }
 }

@@ -18,7 +18,7 @@ use super::Store;
 use super::meta::read_footer;
 use super::write::{keys, replace_parquet_atomically};
 
-/// What `forget` changed in one file.
+/// The changes `forget` made to one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForgottenIn {
     pub path: PathBuf,
@@ -69,11 +69,11 @@ fn forget_in_file(path: &Path, email: &str) -> Result<Option<ForgottenIn>> {
 
 /// Marks the rows whose `column` equals `email` without regard to case.
 fn matches(frame: &DataFrame, column: &str, email: &str) -> Result<BooleanChunked> {
-    let wanted = email.trim();
+    let address = email.trim();
     let values = frame.column(column)?.str()?;
     Ok(values
         .iter()
-        .map(|value| value.is_some_and(|v| caseless::default_caseless_match_str(v.trim(), wanted)))
+        .map(|value| value.is_some_and(|v| caseless::default_caseless_match_str(v.trim(), address)))
         .collect::<BooleanChunked>()
         .with_name(column.into()))
 }

@@ -26,7 +26,7 @@ pub const LOCK_FILE: &str = ".cpstat.lock";
 /// Time between two attempts while waiting for the lock.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Why the store lock could not be taken.
+/// A failure to take the store lock.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
@@ -96,8 +96,8 @@ impl Holder {
         })
     }
 
-    /// Whether a process with this id runs now. Off Linux the answer is
-    /// unknown, and `None` is returned.
+    /// Whether a process with this id runs now, or `None` off Linux, where
+    /// this is not checked.
     pub fn is_running(&self) -> Option<bool> {
         cfg!(target_os = "linux").then(|| Path::new(&format!("/proc/{}", self.pid)).exists())
     }

@@ -158,8 +158,8 @@ pub fn data_file(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A command for the real `cpstat` binary with a clean environment: only
-/// `PATH`, `HOME` set to `cwd`, retries without waiting, and `env`.
+/// Builds a command for the real `cpstat` binary with a clean environment:
+/// only `PATH`, `HOME` set to `cwd`, retries without waiting, and `env`.
 pub fn cpstat_command(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cpstat"));
     command.args(args).current_dir(cwd).env_clear();
@@ -178,7 +178,7 @@ pub fn run_cpstat(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> std::proce
         .expect("cpstat runs")
 }
 
-/// Every file and folder below `dir` whose name ends in `.tmp` or `.part`.
+/// Lists every file and folder below `dir` whose name ends in `.tmp` or `.part`.
 pub fn leftovers(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
