@@ -35,6 +35,38 @@ pub struct PeriodPiece {
     pub rising_clicks: DataFrame,
 }
 
+/// Columns of a departure row: the user's identity in the earlier snapshot,
+/// with the department as written.
+pub const IDENTITY_COLUMNS: [&str; 9] = [
+    "account_id",
+    "user_id",
+    "snapshot_at",
+    "email",
+    "name",
+    "department",
+    "branch_name",
+    "manager",
+    "country",
+];
+
+/// Selects the users of one snapshot who are absent from the next snapshot
+/// of the account, with [`IDENTITY_COLUMNS`] from the earlier one. Both
+/// frames are outputs of [`file_rows`]. A user's latest snapshot in a range
+/// is the latest snapshot of the account or the earlier side of their
+/// latest departure, which is how `repeat_clickers` finds the identity of a
+/// user who left.
+pub fn departures(earlier: &DataFrame, later: &DataFrame) -> Result<DataFrame> {
+    let on = [col("account_id"), col("user_id")];
+    let remaining = later.clone().lazy().select(on.clone());
+    let left = earlier
+        .clone()
+        .lazy()
+        .join(remaining, on.clone(), on, JoinArgs::new(JoinType::Anti))
+        .select(IDENTITY_COLUMNS.map(col))
+        .collect()?;
+    Ok(left)
+}
+
 /// Reads and cleans every row of one snapshot file: the prepared columns
 /// without the department key. The date range is not applied, because a
 /// piece covers a whole file and the range selects whole files.
