@@ -56,6 +56,48 @@ pub struct PieceStats {
     pub departures_reused: usize,
 }
 
+impl PieceStats {
+    fn add(&mut self, other: &PieceStats) {
+        self.snapshots_computed += other.snapshots_computed;
+        self.snapshots_reused += other.snapshots_reused;
+        self.periods_computed += other.periods_computed;
+        self.periods_reused += other.periods_reused;
+        self.departures_computed += other.departures_computed;
+        self.departures_reused += other.departures_reused;
+    }
+}
+
+/// A run of consecutive files in range of one account, in time order, and
+/// the file in range before it, if any.
+struct Chunk {
+    previous: Option<usize>,
+    files: Vec<usize>,
+}
+
+/// What one chunk computed.
+#[derive(Default)]
+struct ChunkOutput {
+    snapshots: Vec<(usize, SnapshotPiece)>,
+    periods: Vec<PeriodPiece>,
+    departures: Vec<DataFrame>,
+    stats: PieceStats,
+}
+
+/// Splits each account's files into chunks of at most `size` files.
+fn chunks(accounts: BTreeMap<String, Vec<usize>>, size: usize) -> Vec<Chunk> {
+    let mut chunks = Vec::new();
+    for files in accounts.values() {
+        for (number, part) in files.chunks(size.max(1)).enumerate() {
+            let previous = (number > 0).then(|| files[number * size.max(1) - 1]);
+            chunks.push(Chunk {
+                previous,
+                files: part.to_vec(),
+            });
+        }
+    }
+    chunks
+}
+
 /// The pieces of the files and periods in range other than the snapshot
 /// pieces, each list in time order per account.
 #[derive(Default)]
@@ -223,41 +265,94 @@ impl<'a> Run<'a> {
     }
 
     /// Loads or computes the snapshot piece of every file in range, the
-    /// departures between consecutive files and the piece of every period.
-    /// Each file is read at most once in this pass, unless `every` puts more
-    /// than [`BUFFERED_FILES`] files between the ends of a period.
+    /// departures between consecutive files and the piece of every period,
+    /// on one worker thread per core. Each worker takes runs of consecutive
+    /// files of one account ([`Chunk`]) and reads each file at most once,
+    /// unless `every` puts more than [`BUFFERED_FILES`] files between the
+    /// ends of a period, or a period or departure crosses two chunks.
     fn compute_pieces(
         &mut self,
         keys: &[Option<SnapshotKey>],
         in_range: &[usize],
         period_starts: &HashMap<usize, usize>,
     ) -> Result<Pieces> {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunks = chunks(by_account(keys, in_range), in_range.len().div_ceil(workers));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let this = &*self;
+        let outputs = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers.min(chunks.len()))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut outputs = Vec::new();
+                        loop {
+                            let taken = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(chunk) = chunks.get(taken) else {
+                                return Ok(outputs);
+                            };
+                            outputs.push((taken, this.compute_chunk(chunk, period_starts)?));
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().expect("a piece worker does not panic"))
+                .collect::<Result<Vec<Vec<(usize, ChunkOutput)>>>>()
+        })?;
+        let mut outputs: Vec<(usize, ChunkOutput)> = outputs.into_iter().flatten().collect();
+        outputs.sort_by_key(|(taken, _)| *taken);
+
         let mut pieces = Pieces::default();
-        for account_files in by_account(keys, in_range).values() {
-            let mut buffer = RowBuffer::default();
-            let mut previous = None;
-            for &index in account_files {
-                if self.snapshot_pieces[index].is_none() {
-                    let rows = buffer.rows(self.files, index)?;
-                    self.snapshot_pieces[index] = Some(self.new_snapshot_piece(index, &rows)?);
-                }
-                if let Some(before) = previous {
-                    let departed = self.departures_piece(before, index, &mut buffer)?;
-                    pieces.departures.push(departed);
-                }
-                if let Some(&start) = period_starts.get(&index) {
-                    let period = self.period_piece(start, index, &mut buffer)?;
-                    pieces.periods.push(period);
-                }
-                previous = Some(index);
+        for (_, output) in outputs {
+            for (index, piece) in output.snapshots {
+                self.snapshot_pieces[index] = Some(piece);
             }
+            pieces.periods.extend(output.periods);
+            pieces.departures.extend(output.departures);
+            self.stats.add(&output.stats);
         }
         Ok(pieces)
     }
 
-    fn new_snapshot_piece(&mut self, index: usize, rows: &DataFrame) -> Result<SnapshotPiece> {
+    /// Computes the pieces of one chunk: the snapshot pieces that were not
+    /// cached, the departures into each file and the periods ending at each.
+    fn compute_chunk(
+        &self,
+        chunk: &Chunk,
+        period_starts: &HashMap<usize, usize>,
+    ) -> Result<ChunkOutput> {
+        let mut output = ChunkOutput::default();
+        let mut buffer = RowBuffer::default();
+        let mut previous = chunk.previous;
+        for &index in &chunk.files {
+            if self.snapshot_pieces[index].is_none() {
+                let rows = buffer.rows(self.files, index)?;
+                let piece = self.new_snapshot_piece(index, &rows, &mut output.stats)?;
+                output.snapshots.push((index, piece));
+            }
+            if let Some(before) = previous {
+                let departed =
+                    self.departures_piece(before, index, &mut buffer, &mut output.stats)?;
+                output.departures.push(departed);
+            }
+            if let Some(&start) = period_starts.get(&index) {
+                let period = self.period_piece(start, index, &mut buffer, &mut output.stats)?;
+                output.periods.push(period);
+            }
+            previous = Some(index);
+        }
+        Ok(output)
+    }
+
+    fn new_snapshot_piece(
+        &self,
+        index: usize,
+        rows: &DataFrame,
+        stats: &mut PieceStats,
+    ) -> Result<SnapshotPiece> {
         let piece = SnapshotPiece::compute(rows)?;
-        self.stats.snapshots_computed += 1;
+        stats.snapshots_computed += 1;
         if let (Some(cache), Some(print)) = (self.cache, &self.prints[index]) {
             let file = &self.files[index];
             if let Err(error) = cache.save_snapshot(file, print, &piece) {
@@ -273,10 +368,11 @@ impl<'a> Run<'a> {
     /// Loads or computes the piece of the period from file `start` to file
     /// `end`.
     fn period_piece(
-        &mut self,
+        &self,
         start: usize,
         end: usize,
         buffer: &mut RowBuffer,
+        stats: &mut PieceStats,
     ) -> Result<PeriodPiece> {
         let ends = self.pair_prints(start, end);
         if let Some((cache, start_print, end_print)) = &ends
@@ -285,13 +381,13 @@ impl<'a> Run<'a> {
                 (&self.files[end], end_print),
             )
         {
-            self.stats.periods_reused += 1;
+            stats.periods_reused += 1;
             return Ok(piece);
         }
         let start_rows = buffer.rows(self.files, start)?;
         let end_rows = buffer.rows(self.files, end)?;
         let piece = PeriodPiece::compute(&start_rows, &end_rows)?;
-        self.stats.periods_computed += 1;
+        stats.periods_computed += 1;
         if let Some((cache, start_print, end_print)) = &ends {
             let saved = cache.save_period(
                 (&self.files[start], start_print),
@@ -311,10 +407,11 @@ impl<'a> Run<'a> {
     /// Loads or computes the departures from file `earlier` to the next file
     /// of the account, `later`.
     fn departures_piece(
-        &mut self,
+        &self,
         earlier: usize,
         later: usize,
         buffer: &mut RowBuffer,
+        stats: &mut PieceStats,
     ) -> Result<DataFrame> {
         let ends = self.pair_prints(earlier, later);
         if let Some((cache, earlier_print, later_print)) = &ends
@@ -323,13 +420,13 @@ impl<'a> Run<'a> {
                 (&self.files[later], later_print),
             )
         {
-            self.stats.departures_reused += 1;
+            stats.departures_reused += 1;
             return Ok(departed);
         }
         let earlier_rows = buffer.rows(self.files, earlier)?;
         let later_rows = buffer.rows(self.files, later)?;
         let departed = departures(&earlier_rows, &later_rows)?;
-        self.stats.departures_computed += 1;
+        stats.departures_computed += 1;
         if let Some((cache, earlier_print, later_print)) = &ends {
             let saved = cache.save_departures(
                 (&self.files[earlier], earlier_print),
