@@ -671,8 +671,11 @@ fn latest_rows(files: &[SnapshotFile], mapping: &DataFrame) -> Result<PreparedSn
             None => rows = Some(read),
         }
     }
-    let rows = rows.context("at least one snapshot is in range")?;
-    let prepared = with_department_mapping(rows.lazy(), mapping.clone().lazy()).collect()?;
+    let rows = rows
+        .context("at least one snapshot is in range")?
+        .lazy()
+        .drop(cols(["department_key"]));
+    let prepared = with_department_mapping(rows, mapping.clone().lazy()).collect()?;
     Ok(PreparedSnapshots::from_rows(prepared))
 }
 
