@@ -100,12 +100,16 @@ fn assert_same(context: &str, incremental: &StoreAnalysis, reference: &(ReportTa
     assert_eq!(incremental.summary, reference.1, "{context}: summary");
 }
 
+/// Returns the statistics of a run with the default parameters, in which
+/// every period is also a pair of consecutive snapshots with departures.
 fn stats(snapshots: (usize, usize), periods: (usize, usize)) -> PieceStats {
     PieceStats {
         snapshots_computed: snapshots.0,
         snapshots_reused: snapshots.1,
         periods_computed: periods.0,
         periods_reused: periods.1,
+        departures_computed: periods.0,
+        departures_reused: periods.1,
     }
 }
 
@@ -278,6 +282,11 @@ fn parameters_apply_to_cached_pieces() {
             every: Some(Every::Week),
             ..AnalysisParams::default()
         },
+        // Several weekly snapshots per month, so periods skip snapshots.
+        AnalysisParams {
+            every: Some(Every::Month),
+            ..AnalysisParams::default()
+        },
         AnalysisParams {
             since: Some(snapshot_times[ACCOUNTS * 2]),
             until: Some(snapshot_times[snapshot_times.len() - ACCOUNTS * 2]),
@@ -380,8 +389,9 @@ fn no_cache_flag_writes_no_cache() {
         .assert()
         .success();
     let pieces = walk(&store.join(cpstat::analysis::incremental::CACHE_DIR));
-    // Three snapshots with two pieces each, and two periods with two each.
-    assert_eq!(pieces.len(), 3 * 2 + 2 * 2, "{pieces:?}");
+    // Three snapshots with two pieces each, and two periods with three each
+    // (department counts, rising clicks, departures).
+    assert_eq!(pieces.len(), 3 * 2 + 2 * 3, "{pieces:?}");
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

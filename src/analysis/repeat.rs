@@ -48,18 +48,21 @@ pub fn repeat_clickers(
 /// `period_start`, `period_end` and `delta_clicked`. Periods are
 /// independent, so the rows of two sets of periods can be concatenated.
 pub(crate) fn rising_clicks(frame: LazyFrame, every: Option<Every>) -> PolarsResult<LazyFrame> {
-    Ok(user_changes(frame, every)?
+    Ok(rising_in_changes(user_changes(frame, every)?))
+}
+
+/// Selects the rows of [`rising_clicks`] from the output of `user_changes`.
+pub(crate) fn rising_in_changes(changes: LazyFrame) -> LazyFrame {
+    let columns = [
+        "account_id",
+        "user_id",
+        "period_start",
+        "period_end",
+        "delta_clicked",
+    ];
+    changes
         .filter(col("delta_clicked").gt(lit(0i64)))
-        .select(
-            [
-                "account_id",
-                "user_id",
-                "period_start",
-                "period_end",
-                "delta_clicked",
-            ]
-            .map(col),
-        ))
+        .select(columns.map(col))
 }
 
 /// Selects the `account_id` and `user_id` of the repeat clickers among the

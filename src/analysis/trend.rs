@@ -127,7 +127,7 @@ fn department_displays(frame: LazyFrame) -> LazyFrame {
 /// Aggregates the user changes per department. Changes, arrivals and the end
 /// state count in the department at the end of the period. The start
 /// headcount, departures and moves out count in the start department.
-fn department_counts(changes: LazyFrame) -> LazyFrame {
+pub(crate) fn department_counts(changes: LazyFrame) -> LazyFrame {
     let count = |flag: Expr| flag.cast(DataType::Int64).sum();
     let at_end = changes
         .clone()

@@ -185,6 +185,35 @@ impl PieceCache {
         )
     }
 
+    /// Loads the departures between two consecutive snapshot files, if they
+    /// were stored for their current content.
+    pub fn load_departures(
+        &self,
+        earlier: (&SnapshotFile, &Fingerprint),
+        later: (&SnapshotFile, &Fingerprint),
+    ) -> Option<DataFrame> {
+        let key = period_key(earlier.1, later.1);
+        let base = self.period_base(earlier.0, later.0);
+        read_piece(&with_suffix(&base, "departures"), &key)
+    }
+
+    /// Stores the departures between two consecutive snapshot files.
+    pub fn save_departures(
+        &self,
+        earlier: (&SnapshotFile, &Fingerprint),
+        later: (&SnapshotFile, &Fingerprint),
+        departures: &DataFrame,
+    ) -> Result<()> {
+        let key = period_key(earlier.1, later.1);
+        let base = self.period_base(earlier.0, later.0);
+        write_piece(
+            &self.store,
+            &with_suffix(&base, "departures"),
+            &key,
+            departures,
+        )
+    }
+
     /// Removes the pieces whose snapshot files no longer exist and the
     /// temporary files of interrupted runs (older than an hour). Returns how
     /// many files were removed.

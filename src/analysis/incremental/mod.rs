@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use polars::prelude::*;
 
 pub use cache::{CACHE_DIR, Fingerprint, PieceCache, fingerprint};
-pub use pieces::{PeriodPiece, SnapshotPiece, file_keys, file_rows};
+pub use pieces::{IDENTITY_COLUMNS, PeriodPiece, SnapshotPiece, departures, file_keys, file_rows};
 
 use super::group_rates::group_rates_with_mapping;
 use super::normalize::{mapping_from_counts, with_department_mapping};
@@ -52,6 +52,86 @@ pub struct PieceStats {
     pub snapshots_reused: usize,
     pub periods_computed: usize,
     pub periods_reused: usize,
+    pub departures_computed: usize,
+    pub departures_reused: usize,
+}
+
+impl PieceStats {
+    fn add(&mut self, other: &PieceStats) {
+        self.snapshots_computed += other.snapshots_computed;
+        self.snapshots_reused += other.snapshots_reused;
+        self.periods_computed += other.periods_computed;
+        self.periods_reused += other.periods_reused;
+        self.departures_computed += other.departures_computed;
+        self.departures_reused += other.departures_reused;
+    }
+}
+
+/// A run of consecutive files in range of one account, in time order, and
+/// the file in range before it, if any.
+struct Chunk {
+    previous: Option<usize>,
+    files: Vec<usize>,
+}
+
+/// What one chunk computed.
+#[derive(Default)]
+struct ChunkOutput {
+    snapshots: Vec<(usize, SnapshotPiece)>,
+    periods: Vec<PeriodPiece>,
+    departures: Vec<DataFrame>,
+    stats: PieceStats,
+}
+
+/// Splits each account's files into chunks of at most `size` files.
+fn chunks(accounts: BTreeMap<String, Vec<usize>>, size: usize) -> Vec<Chunk> {
+    let mut chunks = Vec::new();
+    for files in accounts.values() {
+        for (number, part) in files.chunks(size.max(1)).enumerate() {
+            let previous = (number > 0).then(|| files[number * size.max(1) - 1]);
+            chunks.push(Chunk {
+                previous,
+                files: part.to_vec(),
+            });
+        }
+    }
+    chunks
+}
+
+/// The pieces of the files and periods in range other than the snapshot
+/// pieces, each list in time order per account.
+#[derive(Default)]
+struct Pieces {
+    periods: Vec<PeriodPiece>,
+    /// Departures between consecutive snapshots in range.
+    departures: Vec<DataFrame>,
+}
+
+/// Snapshot files whose rows [`RowBuffer`] keeps: the two ends of a period
+/// or a departure and the next file.
+const BUFFERED_FILES: usize = 3;
+
+/// The rows of the files read last, so that consecutive pieces that share a
+/// file read it once.
+#[derive(Default)]
+struct RowBuffer {
+    entries: std::collections::VecDeque<(usize, DataFrame)>,
+}
+
+impl RowBuffer {
+    /// Returns the output of [`file_rows`] for file `index`, read now or
+    /// earlier.
+    fn rows(&mut self, files: &[SnapshotFile], index: usize) -> Result<DataFrame> {
+        if let Some((_, rows)) = self.entries.iter().find(|(held, _)| *held == index) {
+            return Ok(rows.clone());
+        }
+        let rows = file_rows(&files[index])?;
+        if self.entries.len() == BUFFERED_FILES {
+            self.entries.pop_front();
+        }
+        self.entries.push_back((index, rows.clone()));
+        Ok(rows)
+    }
 }
 
 /// The snapshot that one file holds: account and time in microseconds.
@@ -88,9 +168,9 @@ pub fn analyze_store(
     }
 
     let period_starts = period_starts(&keys, &in_range, params)?;
-    let period_pieces = run.compute_pieces(&keys, &in_range, &period_starts)?;
+    let pieces = run.compute_pieces(&keys, &in_range, &period_starts)?;
     let latest = newest_files(files, &keys, |index| in_range.contains(&index));
-    let (tables, summary) = run.assemble(&keys, &in_range, &latest, &period_pieces, params)?;
+    let (tables, summary) = run.assemble(&in_range, &latest, &pieces, params)?;
     if let Some(cache) = cache {
         match cache.prune() {
             Ok(0) => {}
@@ -103,6 +183,8 @@ pub fn analyze_store(
         snapshots_reused = run.stats.snapshots_reused,
         periods_computed = run.stats.periods_computed,
         periods_reused = run.stats.periods_reused,
+        departures_computed = run.stats.departures_computed,
+        departures_reused = run.stats.departures_reused,
         "analysed the store in pieces"
     );
     Ok(StoreAnalysis {
@@ -182,46 +264,95 @@ impl<'a> Run<'a> {
         Ok(Some(keys))
     }
 
-    /// Loads or computes the snapshot piece of every file in range and the
-    /// piece of every period, reading each file at most once in this pass.
-    /// Returns the period pieces in time order per account.
+    /// Loads or computes the snapshot piece of every file in range, the
+    /// departures between consecutive files and the piece of every period,
+    /// on one worker thread per core. Each worker takes runs of consecutive
+    /// files of one account ([`Chunk`]) and reads each file at most once,
+    /// unless `every` puts more than [`BUFFERED_FILES`] files between the
+    /// ends of a period, or a period or departure crosses two chunks.
     fn compute_pieces(
         &mut self,
         keys: &[Option<SnapshotKey>],
         in_range: &[usize],
         period_starts: &HashMap<usize, usize>,
-    ) -> Result<Vec<PeriodPiece>> {
-        let endpoints: HashSet<usize> = period_starts
-            .iter()
-            .flat_map(|(end, start)| [*end, *start])
-            .collect();
-        let mut period_pieces = Vec::with_capacity(period_starts.len());
-        for account_files in by_account(keys, in_range).values() {
-            // The rows of the latest period end read, which may be the start
-            // of the next period.
-            let mut held: Option<(usize, DataFrame)> = None;
-            for &index in account_files {
-                let mut rows = None;
-                if self.snapshot_pieces[index].is_none() {
-                    let read = file_rows(&self.files[index])?;
-                    self.snapshot_pieces[index] = Some(self.new_snapshot_piece(index, &read)?);
-                    rows = Some(read);
-                }
-                if let Some(&start) = period_starts.get(&index) {
-                    let piece = self.period_piece(start, index, held.as_ref(), &mut rows)?;
-                    period_pieces.push(piece);
-                }
-                if let (Some(read), true) = (rows, endpoints.contains(&index)) {
-                    held = Some((index, read));
-                }
+    ) -> Result<Pieces> {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunks = chunks(by_account(keys, in_range), in_range.len().div_ceil(workers));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let this = &*self;
+        let outputs = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers.min(chunks.len()))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut outputs = Vec::new();
+                        loop {
+                            let taken = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(chunk) = chunks.get(taken) else {
+                                return Ok(outputs);
+                            };
+                            outputs.push((taken, this.compute_chunk(chunk, period_starts)?));
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().expect("a piece worker does not panic"))
+                .collect::<Result<Vec<Vec<(usize, ChunkOutput)>>>>()
+        })?;
+        let mut outputs: Vec<(usize, ChunkOutput)> = outputs.into_iter().flatten().collect();
+        outputs.sort_by_key(|(taken, _)| *taken);
+
+        let mut pieces = Pieces::default();
+        for (_, output) in outputs {
+            for (index, piece) in output.snapshots {
+                self.snapshot_pieces[index] = Some(piece);
             }
+            pieces.periods.extend(output.periods);
+            pieces.departures.extend(output.departures);
+            self.stats.add(&output.stats);
         }
-        Ok(period_pieces)
+        Ok(pieces)
     }
 
-    fn new_snapshot_piece(&mut self, index: usize, rows: &DataFrame) -> Result<SnapshotPiece> {
+    /// Computes the pieces of one chunk: the snapshot pieces that were not
+    /// cached, the departures into each file and the periods ending at each.
+    fn compute_chunk(
+        &self,
+        chunk: &Chunk,
+        period_starts: &HashMap<usize, usize>,
+    ) -> Result<ChunkOutput> {
+        let mut output = ChunkOutput::default();
+        let mut buffer = RowBuffer::default();
+        let mut previous = chunk.previous;
+        for &index in &chunk.files {
+            if self.snapshot_pieces[index].is_none() {
+                let rows = buffer.rows(self.files, index)?;
+                let piece = self.new_snapshot_piece(index, &rows, &mut output.stats)?;
+                output.snapshots.push((index, piece));
+            }
+            if let Some(before) = previous {
+                let departed =
+                    self.departures_piece(before, index, &mut buffer, &mut output.stats)?;
+                output.departures.push(departed);
+            }
+            if let Some(&start) = period_starts.get(&index) {
+                let period = self.period_piece(start, index, &mut buffer, &mut output.stats)?;
+                output.periods.push(period);
+            }
+            previous = Some(index);
+        }
+        Ok(output)
+    }
+
+    fn new_snapshot_piece(
+        &self,
+        index: usize,
+        rows: &DataFrame,
+        stats: &mut PieceStats,
+    ) -> Result<SnapshotPiece> {
         let piece = SnapshotPiece::compute(rows)?;
-        self.stats.snapshots_computed += 1;
+        stats.snapshots_computed += 1;
         if let (Some(cache), Some(print)) = (self.cache, &self.prints[index]) {
             let file = &self.files[index];
             if let Err(error) = cache.save_snapshot(file, print, &piece) {
@@ -235,39 +366,29 @@ impl<'a> Run<'a> {
     }
 
     /// Loads or computes the piece of the period from file `start` to file
-    /// `end`. `held` may hold the rows of `start`, and `end_rows` those of
-    /// `end`, which this fills when it reads them.
+    /// `end`.
     fn period_piece(
-        &mut self,
+        &self,
         start: usize,
         end: usize,
-        held: Option<&(usize, DataFrame)>,
-        end_rows: &mut Option<DataFrame>,
+        buffer: &mut RowBuffer,
+        stats: &mut PieceStats,
     ) -> Result<PeriodPiece> {
-        let ends = self
-            .cache
-            .zip(self.prints[start].as_ref())
-            .zip(self.prints[end].as_ref());
-        if let Some(((cache, start_print), end_print)) = ends
+        let ends = self.pair_prints(start, end);
+        if let Some((cache, start_print, end_print)) = &ends
             && let Some(piece) = cache.load_period(
                 (&self.files[start], start_print),
                 (&self.files[end], end_print),
             )
         {
-            self.stats.periods_reused += 1;
+            stats.periods_reused += 1;
             return Ok(piece);
         }
-        let start_rows = match held {
-            Some((index, rows)) if *index == start => rows.clone(),
-            _ => file_rows(&self.files[start])?,
-        };
-        if end_rows.is_none() {
-            *end_rows = Some(file_rows(&self.files[end])?);
-        }
-        let end_rows = end_rows.as_ref().expect("the end rows were just read");
-        let piece = PeriodPiece::compute(&start_rows, end_rows)?;
-        self.stats.periods_computed += 1;
-        if let Some(((cache, start_print), end_print)) = ends {
+        let start_rows = buffer.rows(self.files, start)?;
+        let end_rows = buffer.rows(self.files, end)?;
+        let piece = PeriodPiece::compute(&start_rows, &end_rows)?;
+        stats.periods_computed += 1;
+        if let Some((cache, start_print, end_print)) = &ends {
             let saved = cache.save_period(
                 (&self.files[start], start_print),
                 (&self.files[end], end_print),
@@ -283,18 +404,68 @@ impl<'a> Run<'a> {
         Ok(piece)
     }
 
+    /// Loads or computes the departures from file `earlier` to the next file
+    /// of the account, `later`.
+    fn departures_piece(
+        &self,
+        earlier: usize,
+        later: usize,
+        buffer: &mut RowBuffer,
+        stats: &mut PieceStats,
+    ) -> Result<DataFrame> {
+        let ends = self.pair_prints(earlier, later);
+        if let Some((cache, earlier_print, later_print)) = &ends
+            && let Some(departed) = cache.load_departures(
+                (&self.files[earlier], earlier_print),
+                (&self.files[later], later_print),
+            )
+        {
+            stats.departures_reused += 1;
+            return Ok(departed);
+        }
+        let earlier_rows = buffer.rows(self.files, earlier)?;
+        let later_rows = buffer.rows(self.files, later)?;
+        let departed = departures(&earlier_rows, &later_rows)?;
+        stats.departures_computed += 1;
+        if let Some((cache, earlier_print, later_print)) = &ends {
+            let saved = cache.save_departures(
+                (&self.files[earlier], earlier_print),
+                (&self.files[later], later_print),
+                &departed,
+            );
+            if let Err(error) = saved {
+                tracing::warn!(
+                    "failed to cache the departures before {}: {error:#}",
+                    self.files[later].path.display()
+                );
+            }
+        }
+        Ok(departed)
+    }
+
+    /// Returns the cache and the fingerprints of two files, when caching.
+    fn pair_prints(
+        &self,
+        first: usize,
+        second: usize,
+    ) -> Option<(&'a PieceCache, Fingerprint, Fingerprint)> {
+        let cache = self.cache?;
+        let first = self.prints[first].clone()?;
+        Some((cache, first, self.prints[second].clone()?))
+    }
+
     /// Builds the tables and the summary from the pieces of the files in
     /// range and the newest file in range of each account.
     fn assemble(
         &mut self,
-        keys: &[Option<SnapshotKey>],
         in_range: &[usize],
         latest_files: &[SnapshotFile],
-        period_pieces: &[PeriodPiece],
+        pieces: &Pieces,
         params: &AnalysisParams,
     ) -> Result<(ReportTables, Summary)> {
         self.stats.snapshots_reused = in_range.len() - self.stats.snapshots_computed;
-        let pieces: Vec<&SnapshotPiece> = in_range
+        let period_pieces = pieces.periods.as_slice();
+        let snapshot_pieces: Vec<&SnapshotPiece> = in_range
             .iter()
             .map(|&index| {
                 self.snapshot_pieces[index]
@@ -302,7 +473,7 @@ impl<'a> Run<'a> {
                     .expect("every file in range has a piece")
             })
             .collect();
-        let mapping = display_mapping(&pieces)?;
+        let mapping = display_mapping(&snapshot_pieces)?;
         let latest = latest_rows(latest_files, &mapping)?;
 
         // A frame with one snapshot per account has no period, so the
@@ -315,74 +486,46 @@ impl<'a> Run<'a> {
             [] => rising_clicks(latest.lazy(), None)?.collect()?,
             _ => stack(period_pieces.iter().map(|p| &p.rising_clicks))?,
         };
-        let identities = self.identity_rows(&rising, &latest, keys, in_range, &mapping)?;
+        let identities = identity_rows(&rising, &latest, &pieces.departures, &mapping)?;
         let tables = ReportTables {
             user_risk: user_risk(&latest, params)?,
             group_rates: group_rates_with_mapping(&latest, params, mapping.clone().lazy())?,
             department_trend: trend_from_counts(counts.lazy(), department_displays(&mapping))?,
             repeat_clickers: repeat_clickers_from(rising.lazy(), identities.lazy())?,
         };
-        let totals = stack(pieces.iter().map(|p| &p.totals))?;
+        let totals = stack(snapshot_pieces.iter().map(|p| &p.totals))?;
         let summary = summarize_totals(totals.lazy(), &tables)?;
         Ok((tables, summary))
     }
+}
 
-    /// Collects the prepared rows of each repeat clicker's latest snapshot in
-    /// range: from the latest rows, or else from older files, newest first.
-    /// Only users who left before the latest snapshot need older files.
-    fn identity_rows(
-        &self,
-        rising: &DataFrame,
-        latest: &PreparedSnapshots,
-        keys: &[Option<SnapshotKey>],
-        in_range: &[usize],
-        mapping: &DataFrame,
-    ) -> Result<DataFrame> {
-        let on = [col("account_id"), col("user_id")];
-        let matching = |rows: LazyFrame, ids: &DataFrame| {
-            rows.join(
-                ids.clone().lazy(),
-                on.clone(),
-                on.clone(),
-                JoinArgs::new(JoinType::Semi),
-            )
-        };
-        let missing = |ids: &DataFrame, found: &DataFrame| -> PolarsResult<DataFrame> {
-            ids.clone()
-                .lazy()
-                .join(
-                    found.clone().lazy(),
-                    on.clone(),
-                    on.clone(),
-                    JoinArgs::new(JoinType::Anti),
-                )
-                .collect()
-        };
-        let mut remaining = repeat_clicker_ids(rising.clone().lazy()).collect()?;
-        let mut found = matching(latest.lazy(), &remaining).collect()?;
-        remaining = missing(&remaining, &found)?;
-        let mut newest_first = in_range.to_vec();
-        newest_first
-            .sort_by_key(|&index| std::cmp::Reverse(keys[index].as_ref().map(|(_, at)| *at)));
-        for index in newest_first {
-            let accounts = remaining.column("account_id")?.str()?;
-            let Some((account, _)) = &keys[index] else {
-                continue;
-            };
-            if remaining.height() == 0 {
-                break;
-            }
-            if !accounts.iter().any(|a| a == Some(account.as_str())) {
-                continue;
-            }
-            let rows = file_rows(&self.files[index])?.lazy();
-            let older = matching(rows, &remaining);
-            let older = with_department_mapping(older, mapping.clone().lazy()).collect()?;
-            remaining = missing(&remaining, &older)?;
-            found.vstack_mut(&older)?;
-        }
-        Ok(found)
+/// Collects identity rows of each repeat clicker's latest snapshot in range:
+/// from the latest rows, or else from the user's latest departure.
+fn identity_rows(
+    rising: &DataFrame,
+    latest: &PreparedSnapshots,
+    departures: &[DataFrame],
+    mapping: &DataFrame,
+) -> Result<DataFrame> {
+    let ids = repeat_clicker_ids(rising.clone().lazy()).collect()?;
+    let on = [col("account_id"), col("user_id")];
+    let members = |rows: LazyFrame| {
+        rows.join(
+            ids.clone().lazy(),
+            on.clone(),
+            on.clone(),
+            JoinArgs::new(JoinType::Semi),
+        )
+    };
+    let mut columns: Vec<Expr> = IDENTITY_COLUMNS.map(col).to_vec();
+    columns.push(col("department_display"));
+    let current = members(latest.lazy()).select(columns.clone());
+    let mut frames = vec![current];
+    if !departures.is_empty() {
+        let departed = members(stack(departures.iter())?.lazy());
+        frames.push(with_department_mapping(departed, mapping.clone().lazy()).select(columns));
     }
+    Ok(concat(frames, UnionArgs::default())?.collect()?)
 }
 
 fn key_of(totals: &DataFrame) -> Result<SnapshotKey> {
@@ -528,8 +671,11 @@ fn latest_rows(files: &[SnapshotFile], mapping: &DataFrame) -> Result<PreparedSn
             None => rows = Some(read),
         }
     }
-    let rows = rows.context("at least one snapshot is in range")?;
-    let prepared = with_department_mapping(rows.lazy(), mapping.clone().lazy()).collect()?;
+    let rows = rows
+        .context("at least one snapshot is in range")?
+        .lazy()
+        .drop(cols(["department_key"]));
+    let prepared = with_department_mapping(rows, mapping.clone().lazy()).collect()?;
     Ok(PreparedSnapshots::from_rows(prepared))
 }
 

@@ -5,12 +5,13 @@ use anyhow::{Context, Result};
 use polars::prelude::*;
 
 use crate::analysis::group_rates::dimension_values;
-use crate::analysis::normalize::{spelling_counts, with_department_group};
-use crate::analysis::params::AnalysisParams;
-use crate::analysis::prepare::cleaned_rows;
-use crate::analysis::repeat::rising_clicks;
+use crate::analysis::join_args;
+use crate::analysis::normalize::{normalize_key, spelling_counts};
+use crate::analysis::periods::user_changes;
+use crate::analysis::prepare::cleaned_snapshot_rows;
+use crate::analysis::repeat::rising_in_changes;
 use crate::analysis::summary::snapshot_totals;
-use crate::analysis::trend::period_department_counts;
+use crate::analysis::trend::department_counts;
 use crate::snapshot::{SnapshotFile, Store};
 
 /// Per-file results of the analysis, apart from the latest snapshot's tables.
@@ -35,13 +36,77 @@ pub struct PeriodPiece {
     pub rising_clicks: DataFrame,
 }
 
+/// Columns of a departure row: the user's identity in the earlier snapshot,
+/// with the department as written.
+pub const IDENTITY_COLUMNS: [&str; 9] = [
+    "account_id",
+    "user_id",
+    "snapshot_at",
+    "email",
+    "name",
+    "department",
+    "branch_name",
+    "manager",
+    "country",
+];
+
+/// Selects the users of one snapshot who are absent from the next snapshot
+/// of the account, with [`IDENTITY_COLUMNS`] from the earlier one. Both
+/// frames are outputs of [`file_rows`]. A user's latest snapshot in a range
+/// is the latest snapshot of the account or the earlier side of their
+/// latest departure, which is how `repeat_clickers` finds the identity of a
+/// user who left.
+pub fn departures(earlier: &DataFrame, later: &DataFrame) -> Result<DataFrame> {
+    let on = [col("account_id"), col("user_id")];
+    let remaining = later.clone().lazy().select(on.clone());
+    let left = earlier
+        .clone()
+        .lazy()
+        .join(remaining, on.clone(), on, JoinArgs::new(JoinType::Anti))
+        .select(IDENTITY_COLUMNS.map(col))
+        .collect()?;
+    Ok(left)
+}
+
 /// Reads and cleans every row of one snapshot file: the prepared columns
-/// without the department key. The date range is not applied, because a
-/// piece covers a whole file and the range selects whole files.
+/// with `department_key` but without `department_display`, which depends on
+/// every snapshot in range. The date range is not applied, because a piece
+/// covers a whole file and the range selects whole files.
+///
+/// The file must contain one snapshot of one account, as [`file_keys`]
+/// checks before any piece is computed.
 pub fn file_rows(file: &SnapshotFile) -> Result<DataFrame> {
     let scan = Store::scan(std::slice::from_ref(file))?;
-    let rows = cleaned_rows(scan, &AnalysisParams::default())?.collect();
-    Context::with_context(rows, || failed_to_read(file))
+    let rows = cleaned_snapshot_rows(scan)?.collect();
+    let rows = Context::with_context(rows, || failed_to_read(file))?;
+    with_department_key(rows)
+}
+
+/// Adds `department_key` by a join on the raw department alone, which is
+/// cheaper than the general mapping's join on account, dimension and value.
+/// The key depends only on the value ([`normalize_key`]).
+fn with_department_key(rows: DataFrame) -> Result<DataFrame> {
+    let raw = col("department").fill_null(lit(""));
+    let distinct = rows
+        .clone()
+        .lazy()
+        .select([raw.clone().alias("raw")])
+        .unique_generic(None, UniqueKeepStrategy::Any)
+        .collect()?;
+    let values: Vec<Option<&str>> = distinct.column("raw")?.str()?.iter().collect();
+    let keys: Vec<String> = values
+        .iter()
+        .map(|value| normalize_key(value.unwrap_or_default()))
+        .collect();
+    let keys = df!("raw" => values, "department_key" => keys)?.lazy();
+    let on = [col("raw")];
+    let keyed = rows
+        .lazy()
+        .with_column(raw.alias("raw"))
+        .join(keys, on.clone(), on, join_args(JoinType::Left))
+        .drop(cols(["raw"]))
+        .collect()?;
+    Ok(keyed)
 }
 
 fn failed_to_read(file: &SnapshotFile) -> String {
@@ -76,13 +141,11 @@ impl PeriodPiece {
     /// Computes the piece of the period between two snapshots from the output
     /// of [`file_rows`] for each of them.
     pub fn compute(start: &DataFrame, end: &DataFrame) -> Result<Self> {
-        let pair = start.vstack(end)?.lazy();
-        // The department key depends only on the raw value, so a mapping of
-        // these two snapshots gives the same keys as one of the whole range.
-        let pair = with_department_group(pair)?.collect()?.lazy();
+        // user_changes collects its result, so both pieces share one join.
+        let changes = user_changes(start.vstack(end)?.lazy(), None)?;
         Ok(PeriodPiece {
-            department_counts: period_department_counts(pair.clone(), None)?.collect()?,
-            rising_clicks: rising_clicks(pair, None)?.collect()?,
+            department_counts: department_counts(changes.clone()).collect()?,
+            rising_clicks: rising_in_changes(changes).collect()?,
         })
     }
 }
