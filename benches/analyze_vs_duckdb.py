@@ -15,7 +15,8 @@ then runs back to back:
 
 It prints wall time, CPU time and peak RSS of each, the ratios cpstat /
 DuckDB and cpstat / fastest read, and the load average before each size.
-Run it with the virtualenv of benches/requirements.txt.
+A run that fails is listed as failed, and the script then exits with
+status 1. Run it with the virtualenv of benches/requirements.txt.
 """
 
 import argparse
@@ -52,6 +53,7 @@ def main():
 
     header("cpstat analyze versus DuckDB on the same store")
     rows = []
+    failed = False
     for users, snapshots, every in args.sizes:
         store = generated_store(cpstat, args.work, users, snapshots, every)
         load = load_average()
@@ -83,6 +85,7 @@ def main():
                 print(f"{size}: {name} failed: {run.failed}", flush=True)
         floor = min(floors, key=lambda run: run.wall) if floors else None
         ratio_floor = f"{cpstat_run.wall / floor.wall:.2f}x" if floor else "-"
+        failed = failed or any(run.failed for run in runs.values())
         if duckdb_run.failed or cpstat_run.failed:
             rows.append([size, "**cpstat / DuckDB**", "no ratio: a run failed", "", "", f"read floor {ratio_floor}"])
             print(f"{size}: no cpstat/DuckDB ratio, a run failed; cpstat/read floor {ratio_floor}", flush=True)
@@ -97,7 +100,8 @@ def main():
               f"cpstat/read floor {ratio_floor}", flush=True)
     print()
     print_table(["store (users x snapshots)", "command", "wall s", "CPU s", "peak RSS", "load before"], rows)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
