@@ -103,7 +103,7 @@ fn compact(frame: DataFrame) -> Result<DataFrame> {
 /// checks before any piece is computed.
 pub fn file_rows(file: &SnapshotFile) -> Result<DataFrame> {
     let scan = Store::scan(std::slice::from_ref(file))?;
-    let rows = cleaned_snapshot_rows(scan)?.collect();
+    let rows = cleaned_snapshot_rows(scan);
     let rows = Context::with_context(rows, || failed_to_read(file))?;
     with_department_key(rows)
 }
