@@ -5,6 +5,9 @@ use clap::Parser;
 use cpstat::cli::Cli;
 use cpstat::error::exit_kind_of;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cpstat::logging::init(cli.verbose);

@@ -299,7 +299,9 @@ async fn read_limited(
     {
         return Ok(None);
     }
-    let mut body = Vec::new();
+    // A declared length sizes the buffer once; the limit above bounds it.
+    let declared = response.content_length().unwrap_or(0) as usize;
+    let mut body = Vec::with_capacity(declared);
     while let Some(chunk) = response.chunk().await? {
         if body.len() + chunk.len() > limit {
             return Ok(None);

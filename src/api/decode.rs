@@ -7,6 +7,8 @@
 //! documentation does not name are kept in [`UserRecord::extra`]. A value that
 //! cannot be understood is an error naming the field, the user and the page.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::snapshot::record::{COUNTER_FIELDS, Counters, GroupRef, UserRecord};
@@ -71,19 +73,19 @@ const META_KEYS: [&str; 5] = [
 
 /// Decodes one response body.
 pub fn decode_page(body: &[u8]) -> Result<Page, DecodeError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| DecodeError::NotJson {
+    let node: Node = serde_json::from_slice(body).map_err(|e| DecodeError::NotJson {
         reason: e.to_string(),
         preview: preview(body),
     })?;
-    let Value::Object(mut top) = value else {
+    let Node::Object(mut top) = node else {
         return Err(shape("the top level is not an object"));
     };
     let count = page_count(&top, "count")?;
     let fetched = page_count(&top, "fetched")?;
-    let results = match top.remove("result") {
-        Some(Value::Array(items)) => items,
-        Some(Value::Null) | None if count == 0 => Vec::new(),
-        Some(Value::Null) => {
+    let results = match take(&mut top, "result") {
+        Some(Node::Array(items)) => items,
+        Some(Node::Null) | None if count == 0 => Vec::new(),
+        Some(Node::Null) => {
             return Err(shape(&format!(
                 "`result` is null although count is {count}"
             )));
@@ -92,7 +94,7 @@ pub fn decode_page(body: &[u8]) -> Result<Page, DecodeError> {
         Some(other) => {
             return Err(shape(&format!(
                 "`result` is {}, not an array",
-                kind(&other)
+                other.kind()
             )));
         }
     };
@@ -108,15 +110,210 @@ pub fn decode_page(body: &[u8]) -> Result<Page, DecodeError> {
     })
 }
 
-fn page_count(top: &Map<String, Value>, field: &str) -> Result<u64, DecodeError> {
-    let value = top
-        .get(field)
-        .ok_or_else(|| shape(&format!("`{field}` is missing")))?;
-    match lenient_int(value) {
+/// The token under which serde_json's `arbitrary_precision` hands a number
+/// to a visitor: a one-entry map whose value is the number's text.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// A JSON value of a response body. Strings without escapes borrow from the
+/// body, numbers keep their text as sent, and objects keep their members in
+/// order, duplicates included, so that a user costs a few allocations
+/// instead of an ordered hash map per object.
+#[derive(Debug)]
+enum Node<'a> {
+    Null,
+    Bool(bool),
+    Number(String),
+    Text(Cow<'a, str>),
+    Array(Vec<Node<'a>>),
+    Object(Vec<(Cow<'a, str>, Node<'a>)>),
+}
+
+/// An object's members, in the order sent.
+type Members<'a> = Vec<(Cow<'a, str>, Node<'a>)>;
+
+impl Node<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Node::Null => "null",
+            Node::Bool(_) => "a boolean",
+            Node::Number(_) => "a number",
+            Node::Text(_) => "a string",
+            Node::Array(_) => "an array",
+            Node::Object(_) => "an object",
+        }
+    }
+
+    /// Converts to a `serde_json::Value`, as undocumented properties are kept.
+    fn to_value(&self) -> Value {
+        match self {
+            Node::Null => Value::Null,
+            Node::Bool(b) => Value::Bool(*b),
+            Node::Number(text) => text
+                .parse::<serde_json::Number>()
+                .map_or_else(|_| Value::String(text.clone()), Value::Number),
+            Node::Text(text) => Value::String(text.to_string()),
+            Node::Array(items) => Value::Array(items.iter().map(Node::to_value).collect()),
+            Node::Object(members) => Value::Object(to_map(members.iter())),
+        }
+    }
+}
+
+/// Builds a map as serde_json would parse the object: a repeated key keeps
+/// its first position and its last value.
+fn to_map<'n, 'a: 'n>(
+    members: impl Iterator<Item = &'n (Cow<'a, str>, Node<'a>)>,
+) -> Map<String, Value> {
+    let mut map = Map::new();
+    for (key, node) in members {
+        map.insert(key.to_string(), node.to_value());
+    }
+    map
+}
+
+impl<'de> serde::Deserialize<'de> for Node<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NodeVisitor {
+    type Value = Node<'de>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Node<'de>, E> {
+        Ok(Node::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Node<'de>, E> {
+        Ok(Node::Null)
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Node<'de>, E> {
+        Ok(Node::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Node<'de>, E> {
+        Ok(Node::Number(value.to_string()))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Node<'de>, E> {
+        Ok(Node::Number(value.to_string()))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Node<'de>, E> {
+        Ok(serde_json::Number::from_f64(value).map_or(Node::Null, |n| Node::Number(n.to_string())))
+    }
+
+    fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Node<'de>, E> {
+        Ok(Node::Text(Cow::Borrowed(value)))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Node<'de>, E> {
+        Ok(Node::Text(Cow::Owned(value.to_string())))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Node<'de>, E> {
+        Ok(Node::Text(Cow::Owned(value)))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Node::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
+        let mut members = Vec::new();
+        while let Some(Key(key)) = map.next_key()? {
+            if members.is_empty() && key == NUMBER_TOKEN {
+                let text: String = map.next_value()?;
+                return Ok(Node::Number(text));
+            }
+            members.push((key, map.next_value()?));
+        }
+        Ok(Node::Object(members))
+    }
+}
+
+/// An object key, borrowed from the body when it has no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("an object key")
+            }
+
+            fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(value)))
+            }
+
+            fn visit_str<E>(self, value: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(value.to_string())))
+            }
+
+            fn visit_string<E>(self, value: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(value)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Returns the value of `key`, the last one when the key repeats, as
+/// serde_json's maps do.
+fn get<'n, 'a>(members: &'n [(Cow<'a, str>, Node<'a>)], key: &str) -> Option<&'n Node<'a>> {
+    members
+        .iter()
+        .rev()
+        .find(|(name, _)| name == key)
+        .map(|(_, node)| node)
+}
+
+/// Removes every member named `key` and returns the last one's value.
+fn take<'a>(members: &mut Members<'a>, key: &str) -> Option<Node<'a>> {
+    let mut found = None;
+    let mut index = 0;
+    while index < members.len() {
+        if members[index].0 == key {
+            found = Some(members.remove(index).1);
+        } else {
+            index += 1;
+        }
+    }
+    found
+}
+
+fn page_count(top: &[(Cow<'_, str>, Node<'_>)], field: &str) -> Result<u64, DecodeError> {
+    let value = get(top, field).ok_or_else(|| shape(&format!("`{field}` is missing")))?;
+    match node_int(Some(value)) {
         Ok(Some(n)) if n >= 0 => Ok(n as u64),
         _ => Err(shape(&format!(
-            "`{field}` is {value}, not a non-negative integer"
+            "`{field}` is {}, not a non-negative integer",
+            value_text(value)
         ))),
+    }
+}
+
+/// Formats a value as JSON text, for messages.
+fn value_text(node: &Node<'_>) -> String {
+    match node {
+        Node::Number(text) => text.clone(),
+        Node::Null => "null".to_string(),
+        Node::Bool(b) => b.to_string(),
+        Node::Text(text) => Value::String(text.to_string()).to_string(),
+        Node::Array(_) | Node::Object(_) => node.kind().to_string(),
     }
 }
 
@@ -131,28 +328,50 @@ fn preview(body: &[u8]) -> String {
     text.chars().filter(|c| !c.is_control()).collect()
 }
 
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// A scalar as the lenient readers see it, from a [`Node`] or a [`Value`].
+enum Scalar<'v> {
+    Null,
+    Bool(bool),
+    Number(Cow<'v, str>),
+    Text(&'v str),
+    /// An array or an object, named by its kind.
+    Other(&'static str),
+}
+
+impl<'v> Scalar<'v> {
+    fn of_node(node: Option<&'v Node<'_>>) -> Scalar<'v> {
+        match node {
+            None | Some(Node::Null) => Scalar::Null,
+            Some(Node::Bool(b)) => Scalar::Bool(*b),
+            Some(Node::Number(text)) => Scalar::Number(Cow::Borrowed(text)),
+            Some(Node::Text(text)) => Scalar::Text(text),
+            Some(other) => Scalar::Other(other.kind()),
+        }
+    }
+
+    fn of_value(value: &'v Value) -> Scalar<'v> {
+        match value {
+            Value::Null => Scalar::Null,
+            Value::Bool(b) => Scalar::Bool(*b),
+            Value::Number(n) => Scalar::Number(Cow::Owned(n.to_string())),
+            Value::String(text) => Scalar::Text(text),
+            Value::Array(_) => Scalar::Other("an array"),
+            Value::Object(_) => Scalar::Other("an object"),
+        }
     }
 }
 
 /// Decodes one `result` entry; `index` names it when the id is unreadable.
-fn decode_user(item: Value, index: usize) -> Result<UserRecord, DecodeError> {
-    let Value::Object(mut top) = item else {
+fn decode_user(item: Node<'_>, index: usize) -> Result<UserRecord, DecodeError> {
+    let Node::Object(top) = item else {
         return Err(field_error(
             "result[]",
             &format!("#{index}"),
             "entry is not an object",
         ));
     };
-    let mut user = match top.remove("user") {
-        Some(Value::Object(user)) => user,
+    let user = match get(&top, "user") {
+        Some(Node::Object(user)) => user,
         _ => {
             return Err(field_error(
                 "user",
@@ -161,7 +380,7 @@ fn decode_user(item: Value, index: usize) -> Result<UserRecord, DecodeError> {
             ));
         }
     };
-    let user_id = id_text(user.get("id"))
+    let user_id = id_text(get(user, "id"))
         .map_err(|reason| field_error("user.id", &format!("#{index}"), &reason))?;
     let mut record = UserRecord {
         user_id,
@@ -169,12 +388,12 @@ fn decode_user(item: Value, index: usize) -> Result<UserRecord, DecodeError> {
     };
     let id = record.user_id.clone();
     record.counters = decode_counters(&top, &id)?;
-    record.last_action = text_or_number(top.get("lastAction"))
+    record.last_action = optional_text(get(&top, "lastAction"))
         .map_err(|reason| field_error("lastAction", &id, &reason))?;
-    record.average_score = lenient_float(top.get("averageScore"))
+    record.average_score = lenient_float(get(&top, "averageScore"))
         .map_err(|reason| field_error("averageScore", &id, &reason))?;
-    decode_identity(&mut user, &mut record)?;
-    record.extra = collect_extra(top, user);
+    decode_identity(user, &mut record)?;
+    record.extra = collect_extra(&top, user);
     Ok(record)
 }
 
@@ -186,58 +405,66 @@ fn field_error(field: &str, user_id: &str, reason: &str) -> DecodeError {
     }
 }
 
-fn decode_counters(top: &Map<String, Value>, id: &str) -> Result<Counters, DecodeError> {
+fn decode_counters(top: &[(Cow<'_, str>, Node<'_>)], id: &str) -> Result<Counters, DecodeError> {
     let mut counters = Counters::default();
     for (index, (api_name, _)) in COUNTER_FIELDS.iter().enumerate() {
-        let value = match top.get(*api_name) {
-            None => None,
-            Some(v) => lenient_int(v).map_err(|reason| field_error(api_name, id, &reason))?,
-        };
+        let value =
+            node_int(get(top, api_name)).map_err(|reason| field_error(api_name, id, &reason))?;
         counters.set(index, value);
     }
     Ok(counters)
 }
 
 fn decode_identity(
-    user: &mut Map<String, Value>,
+    user: &[(Cow<'_, str>, Node<'_>)],
     record: &mut UserRecord,
 ) -> Result<(), DecodeError> {
     let id = record.user_id.clone();
-    let text = |user: &Map<String, Value>, key: &str| {
-        optional_text(user.get(key))
+    let text = |key: &str| {
+        optional_text(get(user, key))
             .map_err(|reason| field_error(&format!("user.{key}"), &id, &reason))
     };
-    record.email = text(user, "email")?;
-    record.name = text(user, "name")?;
-    record.first_name = text(user, "firstName")?;
-    record.last_name = text(user, "lastName")?;
-    record.user_created = match text(user, "created")? {
+    record.email = text("email")?;
+    record.name = text("name")?;
+    record.first_name = text("firstName")?;
+    record.last_name = text("lastName")?;
+    record.user_created = match text("created")? {
         None => None,
         Some(raw) => Some(
             parse_timestamp(&raw).map_err(|reason| field_error("user.created", &id, &reason))?,
         ),
     };
-    decode_meta(user.get("meta"), record)?;
-    decode_branch(user.get("branch"), record)?;
-    record.groups = decode_groups(user.get("groups"), &id)?;
+    decode_meta(get(user, "meta"), record)?;
+    decode_branch(get(user, "branch"), record)?;
+    record.groups = decode_groups(get(user, "groups"), &id)?;
     Ok(())
 }
 
-fn decode_meta(meta: Option<&Value>, record: &mut UserRecord) -> Result<(), DecodeError> {
+/// Returns the members of an optional object, `None` for null or absent,
+/// and an error naming the field for anything else.
+fn optional_object<'n, 'a>(
+    node: Option<&'n Node<'a>>,
+    field: &str,
+    id: &str,
+) -> Result<Option<&'n Members<'a>>, DecodeError> {
+    match node {
+        None | Some(Node::Null) => Ok(None),
+        Some(Node::Object(members)) => Ok(Some(members)),
+        Some(other) => Err(field_error(
+            field,
+            id,
+            &format!("is {}, not an object", other.kind()),
+        )),
+    }
+}
+
+fn decode_meta(meta: Option<&Node<'_>>, record: &mut UserRecord) -> Result<(), DecodeError> {
     let id = record.user_id.clone();
-    let meta = match meta {
-        None | Some(Value::Null) => return Ok(()),
-        Some(Value::Object(meta)) => meta,
-        Some(other) => {
-            return Err(field_error(
-                "user.meta",
-                &id,
-                &format!("is {}, not an object", kind(other)),
-            ));
-        }
+    let Some(meta) = optional_object(meta, "user.meta", &id)? else {
+        return Ok(());
     };
     let text = |key: &str| {
-        optional_text(meta.get(key))
+        optional_text(get(meta, key))
             .map_err(|reason| field_error(&format!("user.meta.{key}"), &id, &reason))
     };
     record.company_name = text("companyName")?;
@@ -248,94 +475,82 @@ fn decode_meta(meta: Option<&Value>, record: &mut UserRecord) -> Result<(), Deco
     Ok(())
 }
 
-fn decode_branch(branch: Option<&Value>, record: &mut UserRecord) -> Result<(), DecodeError> {
+fn decode_branch(branch: Option<&Node<'_>>, record: &mut UserRecord) -> Result<(), DecodeError> {
     let id = record.user_id.clone();
-    let branch = match branch {
-        None | Some(Value::Null) => return Ok(()),
-        Some(Value::Object(branch)) => branch,
-        Some(other) => {
-            return Err(field_error(
-                "user.branch",
-                &id,
-                &format!("is {}, not an object", kind(other)),
-            ));
-        }
+    let Some(branch) = optional_object(branch, "user.branch", &id)? else {
+        return Ok(());
     };
-    record.branch_id = match branch.get("id") {
-        None | Some(Value::Null) => None,
+    record.branch_id = match get(branch, "id") {
+        None | Some(Node::Null) => None,
         Some(value) => Some(
             id_text(Some(value)).map_err(|reason| field_error("user.branch.id", &id, &reason))?,
         ),
     };
-    record.branch_name = optional_text(branch.get("name"))
+    record.branch_name = optional_text(get(branch, "name"))
         .map_err(|reason| field_error("user.branch.name", &id, &reason))?;
     Ok(())
 }
 
-fn decode_groups(groups: Option<&Value>, id: &str) -> Result<Option<Vec<GroupRef>>, DecodeError> {
+fn decode_groups(
+    groups: Option<&Node<'_>>,
+    id: &str,
+) -> Result<Option<Vec<GroupRef>>, DecodeError> {
     let items = match groups {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Array(items)) => items,
+        None | Some(Node::Null) => return Ok(None),
+        Some(Node::Array(items)) => items,
         Some(other) => {
             return Err(field_error(
                 "user.groups",
                 id,
-                &format!("is {}, not an array", kind(other)),
+                &format!("is {}, not an array", other.kind()),
             ));
         }
     };
     let mut decoded = Vec::with_capacity(items.len());
     for item in items {
-        let Value::Object(group) = item else {
+        let Node::Object(group) = item else {
             return Err(field_error(
                 "user.groups[]",
                 id,
-                &format!("entry is {}, not an object", kind(item)),
+                &format!("entry is {}, not an object", item.kind()),
             ));
         };
         decoded.push(GroupRef {
-            id: id_text(group.get("id"))
+            id: id_text(get(group, "id"))
                 .map_err(|reason| field_error("user.groups[].id", id, &reason))?,
-            name: optional_text(group.get("name"))
+            name: optional_text(get(group, "name"))
                 .map_err(|reason| field_error("user.groups[].name", id, &reason))?,
         });
     }
     Ok(Some(decoded))
 }
 
-/// Keeps every property the documentation does not name, nested as it came.
-fn collect_extra(mut top: Map<String, Value>, mut user: Map<String, Value>) -> Option<String> {
-    let mut extra = Map::new();
-    for key in TOP_LEVEL {
-        top.remove(key);
-    }
-    extra.extend(top);
-
+/// Keeps every property the documentation does not name, nested as it
+/// came: the entry's own first, then `user` with the unknown members of
+/// `meta` and `branch` and the user's other unknown properties.
+fn collect_extra(
+    top: &[(Cow<'_, str>, Node<'_>)],
+    user: &[(Cow<'_, str>, Node<'_>)],
+) -> Option<String> {
+    let unknown = |members: &[(Cow<'_, str>, Node<'_>)], known: &[&str]| {
+        let mut unknown = members
+            .iter()
+            .filter(|(key, _)| !known.contains(&key.as_ref()))
+            .peekable();
+        unknown.peek().is_some().then(|| to_map(unknown))
+    };
     let mut user_extra = Map::new();
-    if let Some(Value::Object(meta)) = user.get_mut("meta") {
-        let unknown: Map<String, Value> = std::mem::take(meta)
-            .into_iter()
-            .filter(|(key, _)| !META_KEYS.contains(&key.as_str()))
-            .collect();
-        if !unknown.is_empty() {
-            user_extra.insert("meta".to_string(), Value::Object(unknown));
+    for (nested, known) in [("meta", &META_KEYS[..]), ("branch", &["id", "name"][..])] {
+        if let Some(Node::Object(members)) = get(user, nested)
+            && let Some(map) = unknown(members, known)
+        {
+            user_extra.insert(nested.to_string(), Value::Object(map));
         }
     }
-    for (nested, known) in [("branch", &["id", "name"][..])] {
-        if let Some(Value::Object(object)) = user.get_mut(nested) {
-            let unknown: Map<String, Value> = std::mem::take(object)
-                .into_iter()
-                .filter(|(key, _)| !known.contains(&key.as_str()))
-                .collect();
-            if !unknown.is_empty() {
-                user_extra.insert(nested.to_string(), Value::Object(unknown));
-            }
-        }
+    if let Some(rest) = unknown(user, &USER_KEYS) {
+        user_extra.extend(rest);
     }
-    for key in USER_KEYS {
-        user.remove(key);
-    }
-    user_extra.extend(user);
+    let mut extra = unknown(top, &TOP_LEVEL).unwrap_or_default();
     if !user_extra.is_empty() {
         extra.insert("user".to_string(), Value::Object(user_extra));
     }
@@ -344,14 +559,23 @@ fn collect_extra(mut top: Map<String, Value>, mut user: Map<String, Value>) -> O
 
 /// Reads an integer sent as an integer, an integral float or a numeric string.
 pub fn lenient_int(value: &Value) -> Result<Option<i64>, String> {
+    scalar_int(Scalar::of_value(value))
+}
+
+fn node_int(node: Option<&Node<'_>>) -> Result<Option<i64>, String> {
+    scalar_int(Scalar::of_node(node))
+}
+
+fn scalar_int(value: Scalar<'_>) -> Result<Option<i64>, String> {
     match value {
-        Value::Null => Ok(None),
-        Value::Number(n) => number_to_int(&n.to_string()).map(Some),
-        Value::String(s) if s.trim().is_empty() => Ok(None),
-        Value::String(s) => number_to_int(s.trim())
+        Scalar::Null => Ok(None),
+        Scalar::Number(text) => number_to_int(&text).map(Some),
+        Scalar::Text(s) if s.trim().is_empty() => Ok(None),
+        Scalar::Text(s) => number_to_int(s.trim())
             .map(Some)
             .map_err(|_| format!("{s:?} is not an integer")),
-        other => Err(format!("expected an integer, got {}", kind(other))),
+        Scalar::Bool(_) => Err("expected an integer, got a boolean".to_string()),
+        Scalar::Other(kind) => Err(format!("expected an integer, got {kind}")),
     }
 }
 
@@ -370,13 +594,14 @@ fn number_to_int(text: &str) -> Result<i64, String> {
     }
 }
 
-fn lenient_float(value: Option<&Value>) -> Result<Option<f64>, String> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => finite(n.to_string().parse::<f64>().ok(), &n.to_string()),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => finite(s.trim().parse::<f64>().ok(), s),
-        Some(other) => Err(format!("expected a number, got {}", kind(other))),
+fn lenient_float(node: Option<&Node<'_>>) -> Result<Option<f64>, String> {
+    match Scalar::of_node(node) {
+        Scalar::Null => Ok(None),
+        Scalar::Number(text) => finite(text.parse::<f64>().ok(), &text),
+        Scalar::Text(s) if s.trim().is_empty() => Ok(None),
+        Scalar::Text(s) => finite(s.trim().parse::<f64>().ok(), s),
+        Scalar::Bool(_) => Err("expected a number, got a boolean".to_string()),
+        Scalar::Other(kind) => Err(format!("expected a number, got {kind}")),
     }
 }
 
@@ -388,30 +613,25 @@ fn finite(parsed: Option<f64>, text: &str) -> Result<Option<f64>, String> {
 }
 
 /// Reads an id sent as a number or a string, keeping its exact digits.
-fn id_text(value: Option<&Value>) -> Result<String, String> {
-    match value {
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-        Some(Value::Number(n)) => Ok(n.to_string()),
-        None | Some(Value::Null) => Err("missing".to_string()),
-        Some(other) => Err(format!(
-            "expected a string or a number, got {}",
-            kind(other)
-        )),
+fn id_text(node: Option<&Node<'_>>) -> Result<String, String> {
+    match Scalar::of_node(node) {
+        Scalar::Text(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        Scalar::Number(text) => Ok(text.into_owned()),
+        Scalar::Null => Err("missing".to_string()),
+        Scalar::Text(_) => Err("expected a string or a number, got a string".to_string()),
+        Scalar::Bool(_) => Err("expected a string or a number, got a boolean".to_string()),
+        Scalar::Other(kind) => Err(format!("expected a string or a number, got {kind}")),
     }
 }
 
-fn optional_text(value: Option<&Value>) -> Result<Option<String>, String> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-        Some(other) => Err(format!("expected text, got {}", kind(other))),
+fn optional_text(node: Option<&Node<'_>>) -> Result<Option<String>, String> {
+    match Scalar::of_node(node) {
+        Scalar::Null => Ok(None),
+        Scalar::Text(s) => Ok(Some(s.to_string())),
+        Scalar::Number(text) => Ok(Some(text.into_owned())),
+        Scalar::Bool(b) => Ok(Some(b.to_string())),
+        Scalar::Other(kind) => Err(format!("expected text, got {kind}")),
     }
-}
-
-fn text_or_number(value: Option<&Value>) -> Result<Option<String>, String> {
-    optional_text(value)
 }
 
 /// Parses an ISO-8601 time to microseconds since the epoch, UTC. A time
@@ -524,6 +744,145 @@ mod tests {
             let error = decode_page(body.as_bytes()).unwrap_err().to_string();
             assert!(error.contains(expected), "{body}: {error}");
         }
+    }
+
+    fn one_user(entry: &str) -> Result<UserRecord, DecodeError> {
+        let body = format!(r#"{{"count": 1, "fetched": 1, "result": [{entry}]}}"#);
+        decode_page(body.as_bytes()).map(|mut page| page.users.remove(0))
+    }
+
+    #[test]
+    fn repeated_keys_keep_the_last_value() {
+        let user = one_user(
+            r#"{"emailsSent": 1, "emailsSent": 7, "note": "a", "note": "b",
+                "user": {"id": 1, "name": "Første", "name": "Anden"}}"#,
+        )
+        .unwrap();
+        assert_eq!(user.counters.emails_sent, Some(7));
+        assert_eq!(user.name.as_deref(), Some("Anden"));
+        assert_eq!(user.extra.as_deref(), Some(r#"{"note":"b"}"#));
+    }
+
+    #[test]
+    fn extras_keep_the_order_they_came_in() {
+        let user = one_user(
+            r#"{"zeta": 1, "emailsSent": 2, "alpha": [1, {"x": null}], "mid": 2.50,
+                "user": {"id": "u1", "title": "Chef", "meta": {"department": "Salg", "floor": 3},
+                         "branch": {"id": 4, "name": "Århus", "zone": "Vest"}, "badge": true}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            user.extra.as_deref(),
+            Some(
+                r#"{"zeta":1,"alpha":[1,{"x":null}],"mid":2.50,"user":{"meta":{"floor":3},"branch":{"zone":"Vest"},"title":"Chef","badge":true}}"#
+            )
+        );
+        assert_eq!(user.department.as_deref(), Some("Salg"));
+        assert_eq!(user.branch_name.as_deref(), Some("Århus"));
+    }
+
+    #[test]
+    fn escaped_strings_and_keys_decode_exactly() {
+        let user = one_user(
+            r#"{"lastAction": "Klik p\u00e5 \"link\"", "user": {"id": "\u00d8-1", "na\u006de": "S\u00f8ren\n"}}"#,
+        )
+        .unwrap();
+        assert_eq!(user.user_id, "Ø-1");
+        assert_eq!(user.name.as_deref(), Some("Søren\n"));
+        assert_eq!(user.last_action.as_deref(), Some("Klik på \"link\""));
+    }
+
+    #[test]
+    fn numbers_keep_their_text_where_text_is_stored() {
+        let user = one_user(
+            r#"{"lastAction": 1.50, "averageScore": "87.5", "user": {"id": 123456789012345678901234567890,
+                "name": 42, "groups": [{"id": 9007199254740993, "name": false}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(user.user_id, "123456789012345678901234567890");
+        assert_eq!(user.last_action.as_deref(), Some("1.50"));
+        assert_eq!(user.average_score, Some(87.5));
+        assert_eq!(user.name.as_deref(), Some("42"));
+        let groups = user.groups.unwrap();
+        assert_eq!(groups[0].id, "9007199254740993");
+        assert_eq!(groups[0].name.as_deref(), Some("false"));
+    }
+
+    #[test]
+    fn wrong_kinds_name_the_field() {
+        let cases = [
+            (r#"{"user": 5}"#, "user", "missing or not an object"),
+            (
+                r#"{"user": {"id": 1, "meta": 5}}"#,
+                "user.meta",
+                "is a number, not an object",
+            ),
+            (
+                r#"{"user": {"id": 1, "branch": "x"}}"#,
+                "user.branch",
+                "is a string, not an object",
+            ),
+            (
+                r#"{"user": {"id": 1, "groups": {}}}"#,
+                "user.groups",
+                "is an object, not an array",
+            ),
+            (
+                r#"{"user": {"id": 1, "groups": [3]}}"#,
+                "user.groups[]",
+                "entry is a number, not an object",
+            ),
+            (
+                r#"{"user": {"id": true}}"#,
+                "user.id",
+                "expected a string or a number, got a boolean",
+            ),
+            (
+                r#"{"user": {"id": " "}}"#,
+                "user.id",
+                "expected a string or a number, got a string",
+            ),
+            (
+                r#"{"linksClicked": [], "user": {"id": 1}}"#,
+                "linksClicked",
+                "expected an integer, got an array",
+            ),
+            (
+                r#"{"averageScore": true, "user": {"id": 1}}"#,
+                "averageScore",
+                "expected a number, got a boolean",
+            ),
+            (
+                r#"{"user": {"id": 1, "email": {}}}"#,
+                "user.email",
+                "expected text, got an object",
+            ),
+        ];
+        for (entry, field, reason) in cases {
+            match one_user(entry) {
+                Err(DecodeError::Field {
+                    field: f,
+                    reason: r,
+                    ..
+                }) => {
+                    assert_eq!((f.as_str(), r.as_str()), (field, reason), "{entry}");
+                }
+                other => panic!("{entry}: expected a field error, got {other:?}"),
+            }
+        }
+        let error = decode_page(br#"{"count": 1, "fetched": 1, "result": [7]}"#).unwrap_err();
+        assert!(
+            error.to_string().contains("entry is not an object"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn page_counts_accept_lenient_integers() {
+        let page = decode_page(br#"{"count": "2", "fetched": 2.0, "result": []}"#).unwrap();
+        assert_eq!((page.count, page.fetched), (2, 2));
+        let error = decode_page(br#"{"count": "two", "fetched": 0, "result": []}"#).unwrap_err();
+        assert!(error.to_string().contains(r#"`count` is "two""#), "{error}");
     }
 
     #[test]

@@ -106,7 +106,7 @@ pub async fn fetch_account(
         rounds += 1;
         let round = fetch_round(client, account, options, progress).await?;
         pages += round.requests;
-        let (users, count, problem) = assemble(&round);
+        let (users, count, problem) = assemble(round);
         let outcome = |complete: bool, notes: Vec<String>| FetchOutcome {
             users,
             count_reported: count,
@@ -242,18 +242,27 @@ fn follow_up(page: PageRef, fetched: &Page, step: u64) -> Option<PageRef> {
 
 /// Deduplicates a round by user id, in page order, and describes what, if
 /// anything, makes it inconsistent.
-fn assemble(round: &Round) -> (Vec<UserRecord>, u64, Option<String>) {
-    let mut seen = HashSet::new();
-    let mut users = Vec::new();
+fn assemble(round: Round) -> (Vec<UserRecord>, u64, Option<String>) {
+    let mut keep = Vec::new();
     let mut duplicates = 0u64;
-    for page in round.pages.values() {
-        for user in &page.users {
-            if seen.insert(user.user_id.clone()) {
-                users.push(user.clone());
-            } else {
-                duplicates += 1;
+    {
+        let mut seen = HashSet::new();
+        for page in round.pages.values() {
+            for user in &page.users {
+                let first = seen.insert(user.user_id.as_str());
+                duplicates += u64::from(!first);
+                keep.push(first);
             }
         }
+    }
+    let mut keep = keep.into_iter();
+    let mut users = Vec::with_capacity(keep.len() - duplicates as usize);
+    for page in round.pages.into_values() {
+        users.extend(
+            page.users
+                .into_iter()
+                .filter(|_| keep.next().expect("one flag per user")),
+        );
     }
     let count = *round.counts.last().expect("every round has its first page");
     let distinct_counts: Vec<u64> = {

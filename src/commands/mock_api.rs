@@ -35,6 +35,7 @@ pub async fn run(args: &MockApiArgs) -> Result<ExitKind> {
         .await
         .with_context(|| format!("failed to start the mock API on 127.0.0.1:{}", args.port))?;
     mock.set_day(args.day);
+    mock.prepare_served_day();
     // Scripts read the base URL from the first line.
     println!("{}", mock.base_url());
     println!(

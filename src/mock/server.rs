@@ -250,6 +250,18 @@ impl MockApi {
         self.shared.day()
     }
 
+    /// Advances every account's simulation to the served day now, instead
+    /// of on the first request, so that the first request is as fast as
+    /// the rest. A benchmark would otherwise charge the simulation of the
+    /// whole organisation (0.7 s for 100,000 users on day 60) to the client
+    /// that happens to come first.
+    pub fn prepare_served_day(&self) {
+        let served = self.shared.day_epoch();
+        for account in lock(&self.shared.accounts).values_mut() {
+            account.prepare(served);
+        }
+    }
+
     /// Queues a fault for the next users-summary request that passes the
     /// token and account checks.
     pub fn push_fault(&self, fault: Fault) {

@@ -52,7 +52,7 @@ impl AccountState {
     /// NOTE: this runs on the request's task while the accounts lock is held,
     /// so a large jump in days delays all requests. Advancing 100,000 users by
     /// 365 days took about 5 s in a release build on a 2-core AMD EPYC VM.
-    fn prepare(&mut self, served: DayEpoch) {
+    pub(crate) fn prepare(&mut self, served: DayEpoch) {
         if self.rows_built == Some(served) {
             return;
         }

@@ -237,7 +237,7 @@ fn write_through_temp(
     let file: &File = temp.as_file();
     ParquetWriter::new(file)
         .with_compression(ParquetCompression::Zstd(None))
-        .with_statistics(StatisticsOptions::full())
+        .with_statistics(StatisticsOptions::default())
         .with_key_value_metadata(Some(KeyValueMetadata::Static(metadata)))
         .finish(frame)
         .with_context(|| format!("failed to write Parquet data for {}", path.display()))?;
