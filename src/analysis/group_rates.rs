@@ -28,7 +28,7 @@ pub const ACCOUNT_DIMENSION: &str = "account";
 
 /// Input column of each dimension other than `group`, which comes from the
 /// `name` field of the `groups` list.
-const SCALAR_DIMENSIONS: [(&str, &str); 4] = [
+pub(crate) const SCALAR_DIMENSIONS: [(&str, &str); 4] = [
     ("department", "department"),
     ("branch", "branch_name"),
     ("country", "country"),

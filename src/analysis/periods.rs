@@ -4,7 +4,7 @@
 use polars::prelude::*;
 
 use super::params::{AnalysisParams, Every};
-use super::prepare::PreparedSnapshots;
+use super::prepare::{PreparedSnapshots, utc_datetime};
 use super::{join_args, over};
 
 /// Builds the periods of each account: `account_id`, `period_start` and
@@ -71,14 +71,89 @@ const DELTA_COUNTERS: [&str; 3] = ["sent", "clicked", "submitted"];
 pub(crate) fn user_changes(frame: LazyFrame, every: Option<Every>) -> PolarsResult<LazyFrame> {
     let periods = periods(frame.clone(), every);
     let start = period_side(&frame, &periods, "start", vec![]);
-    let end_extra = ["enrolled", "not_completed", "score_clamped"]
-        .map(col)
-        .to_vec();
-    let end = period_side(&frame, &periods, "end", end_extra);
+    let end = period_side(&frame, &periods, "end", end_extra());
     let on = ["account_id", "period_start", "period_end", "user_id"].map(col);
+    let joined = start.join(end, on.clone(), on, join_args(JoinType::Full));
+    Ok(with_changes(joined).collect()?.lazy())
+}
+
+/// Builds the rows of [`user_changes`] for the one period between two
+/// snapshots of one account, from the prepared rows with `department_key` of
+/// each. Every row has the same account and period, so the join is on
+/// `user_id` alone, which spares polars encoding four key columns per row.
+pub(crate) fn user_changes_between(start: &DataFrame, end: &DataFrame) -> PolarsResult<LazyFrame> {
+    let (Some(account), Some(start_at), Some(end_at)) = (
+        first_text(start, "account_id")?,
+        first_time(start)?,
+        first_time(end)?,
+    ) else {
+        // An empty snapshot has no time to start or end a period at.
+        return user_changes(start.vstack(end)?.lazy(), None);
+    };
+    let side = |rows: &DataFrame, side: &str, extra: Vec<Expr>| {
+        let mut columns = vec![
+            col("user_id"),
+            col("department_key").alias(format!("{side}_key")),
+            lit(true).alias(format!("in_{side}")),
+        ];
+        columns.extend(DELTA_COUNTERS.map(|name| col(name).alias(format!("{side}_{name}"))));
+        columns.extend(extra);
+        rows.clone().lazy().select(columns)
+    };
+
+    let on = [col("user_id")];
+    let joined = side(start, "start", vec![])
+        .join(
+            side(end, "end", end_extra()),
+            on.clone(),
+            on,
+            join_args(JoinType::Full),
+        )
+        .with_columns([
+            lit(account).alias("account_id"),
+            lit(start_at).cast(utc_datetime()).alias("period_start"),
+            lit(end_at).cast(utc_datetime()).alias("period_end"),
+        ]);
+
+    // The column order of the general join: keys, start side, end side.
+    let mut order = [
+        "account_id",
+        "period_start",
+        "period_end",
+        "user_id",
+        "start_key",
+        "in_start",
+    ]
+    .map(col)
+    .to_vec();
+    order.extend(DELTA_COUNTERS.map(|name| col(format!("start_{name}"))));
+    order.extend(["end_key", "in_end"].map(col));
+    order.extend(DELTA_COUNTERS.map(|name| col(format!("end_{name}"))));
+    order.extend(end_extra());
+    Ok(with_changes(joined.select(order)).collect()?.lazy())
+}
+
+fn first_text(rows: &DataFrame, name: &str) -> PolarsResult<Option<String>> {
+    Ok(rows.column(name)?.str()?.get(0).map(str::to_string))
+}
+
+fn first_time(rows: &DataFrame) -> PolarsResult<Option<i64>> {
+    let times = rows.column("snapshot_at")?.cast(&DataType::Int64)?;
+    Ok(times.i64()?.get(0))
+}
+
+/// Returns the columns taken from the end of a period only.
+fn end_extra() -> Vec<Expr> {
+    ["enrolled", "not_completed", "score_clamped"]
+        .map(col)
+        .to_vec()
+}
+
+/// Adds presence, deltas, `moved` and `reset` to the full join of the two
+/// sides of each period.
+fn with_changes(joined: LazyFrame) -> LazyFrame {
     let both = col("in_start").and(col("in_end"));
-    let changes = start
-        .join(end, on.clone(), on, join_args(JoinType::Full))
+    joined
         .with_columns([
             col("in_start").fill_null(lit(false)),
             col("in_end").fill_null(lit(false)),
@@ -90,8 +165,6 @@ pub(crate) fn user_changes(frame: LazyFrame, every: Option<Every>) -> PolarsResu
                 .alias("moved"),
             both.and(any_reset()).alias("reset"),
         ])
-        .collect()?;
-    Ok(changes.lazy())
 }
 
 /// Selects the rows of the snapshot at one end (`start` or `end`) of each

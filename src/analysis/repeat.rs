@@ -1,5 +1,7 @@
 //! Users whose click count rose in several periods.
 
+use std::collections::HashMap;
+
 use polars::prelude::*;
 
 use super::params::{AnalysisParams, Every};
@@ -68,7 +70,9 @@ pub(crate) fn rising_in_changes(changes: LazyFrame) -> LazyFrame {
 /// Selects the `account_id` and `user_id` of the repeat clickers among the
 /// output of [`rising_clicks`].
 pub(crate) fn repeat_clicker_ids(rising: LazyFrame) -> LazyFrame {
-    rising_periods_per_user(rising).select([col("account_id"), col("user_id")])
+    repeat_clicker_rows(rising)
+        .select([col("account_id"), col("user_id")])
+        .unique_generic(None, UniqueKeepStrategy::Any)
 }
 
 /// Builds the `repeat_clickers` table from the output of [`rising_clicks`]
@@ -78,7 +82,7 @@ pub(crate) fn repeat_clickers_from(
     rising: LazyFrame,
     prepared_rows: LazyFrame,
 ) -> anyhow::Result<DataFrame> {
-    let per_user = rising_periods_per_user(rising);
+    let per_user = rising_periods_per_user(rising)?;
     let on = [col("account_id"), col("user_id")];
     let semi = JoinArgs::new(JoinType::Semi);
     let members = prepared_rows.join(per_user.clone(), on.clone(), on.clone(), semi);
@@ -100,17 +104,24 @@ pub(crate) fn repeat_clickers_from(
     Ok(table)
 }
 
-/// Aggregates, per user with at least [`MIN_REPEAT_PERIODS`] rising
-/// periods, the number of those periods, the clicks gained and their labels.
-fn rising_periods_per_user(changes: LazyFrame) -> LazyFrame {
-    // Dropping the other users before the aggregation keeps the text
-    // formatting to the repeat clickers.
+/// Keeps the rising rows of the users with at least [`MIN_REPEAT_PERIODS`]
+/// of them.
+fn repeat_clicker_rows(changes: LazyFrame) -> LazyFrame {
     let rising_periods = over(len(), &["account_id", "user_id"]);
-    let by_time = SortMultipleOptions::default();
     changes
         .filter(col("delta_clicked").gt(lit(0i64)))
         .filter(rising_periods.gt_eq(lit(MIN_REPEAT_PERIODS)))
-        .with_column(period_label())
+}
+
+/// Aggregates, per user with at least [`MIN_REPEAT_PERIODS`] rising
+/// periods, the number of those periods, the clicks gained and their labels.
+fn rising_periods_per_user(changes: LazyFrame) -> PolarsResult<LazyFrame> {
+    // Dropping the other users before the aggregation keeps the text
+    // formatting to the repeat clickers.
+    let rows = with_period_labels(repeat_clicker_rows(changes).collect()?)?;
+    let by_time = SortMultipleOptions::default();
+    Ok(rows
+        .lazy()
         .group_by([col("account_id"), col("user_id")])
         .agg([
             len().cast(DataType::Int64).alias("periods_with_clicks"),
@@ -120,14 +131,42 @@ fn rising_periods_per_user(changes: LazyFrame) -> LazyFrame {
                 .str()
                 .join("; ", true)
                 .alias("click_periods"),
-        ])
+        ]))
 }
 
-/// Builds the label `start/end` of a period, in RFC 3339 UTC times.
-fn period_label() -> Expr {
-    let start = col("period_start").dt().to_string(PERIOD_TIME_FORMAT);
-    let end = col("period_end").dt().to_string(PERIOD_TIME_FORMAT);
-    concat_str([start, lit("/"), end], "", false).alias("period_label")
+/// Adds `period_label`, `start/end` of each row's period in RFC 3339 UTC
+/// times. A store has few distinct periods and many rows per period, so
+/// each distinct label is formatted once and then looked up.
+fn with_period_labels(mut rows: DataFrame) -> PolarsResult<DataFrame> {
+    let micros = |name: &str| -> PolarsResult<Int64Chunked> {
+        Ok(rows.column(name)?.cast(&DataType::Int64)?.i64()?.clone())
+    };
+    let (starts, ends) = (micros("period_start")?, micros("period_end")?);
+    let mut labels: HashMap<(i64, i64), String> = HashMap::new();
+    for (start, end) in starts.iter().zip(ends.iter()) {
+        if let (Some(start), Some(end)) = (start, end) {
+            labels
+                .entry((start, end))
+                .or_insert_with(|| format!("{}/{}", rfc3339(start), rfc3339(end)));
+        }
+    }
+    let column: StringChunked = starts
+        .iter()
+        .zip(ends.iter())
+        .map(|pair| match pair {
+            (Some(start), Some(end)) => Some(labels[&(start, end)].as_str()),
+            _ => None,
+        })
+        .collect();
+    rows.with_column(column.with_name("period_label".into()).into_column())?;
+    Ok(rows)
+}
+
+/// Formats microseconds since the epoch as an RFC 3339 UTC time to the second.
+fn rfc3339(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|time| time.format(PERIOD_TIME_FORMAT).to_string())
+        .unwrap_or_default()
 }
 
 /// Selects each user's identity from their latest snapshot in range.

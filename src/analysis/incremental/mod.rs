@@ -98,9 +98,13 @@ pub fn analyze_store(
     }
 
     let period_starts = period_starts(&keys, &in_range, params)?;
+    let started = std::time::Instant::now();
     let pieces = run.compute_pieces(&keys, &in_range, &period_starts)?;
+    let pieces_ms = started.elapsed().as_millis() as u64;
     let latest = newest_files(files, &keys, |index| in_range.contains(&index));
+    let started = std::time::Instant::now();
     let (tables, summary) = run.assemble(&in_range, &latest, &pieces, params)?;
+    let assembly_ms = started.elapsed().as_millis() as u64;
     if let Some(cache) = cache {
         match cache.prune() {
             Ok(0) => {}
@@ -115,6 +119,8 @@ pub fn analyze_store(
         periods_reused = run.stats.periods_reused,
         departures_computed = run.stats.departures_computed,
         departures_reused = run.stats.departures_reused,
+        pieces_ms,
+        assembly_ms,
         "analysed the store in pieces"
     );
     Ok(StoreAnalysis {

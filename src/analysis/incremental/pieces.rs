@@ -1,13 +1,14 @@
 //! The parts of the analysis that depend on one snapshot file or on the two
 //! files at the ends of one period, and nothing else.
 
+use std::collections::HashMap;
+
 use anyhow::{Context, Result};
 use polars::prelude::*;
 
-use crate::analysis::group_rates::dimension_values;
-use crate::analysis::join_args;
-use crate::analysis::normalize::{normalize_key, spelling_counts};
-use crate::analysis::periods::user_changes;
+use crate::analysis::group_rates::{ACCOUNT_DIMENSION, SCALAR_DIMENSIONS};
+use crate::analysis::normalize::normalize_key;
+use crate::analysis::periods::user_changes_between;
 use crate::analysis::prepare::cleaned_snapshot_rows;
 use crate::analysis::repeat::rising_in_changes;
 use crate::analysis::summary::snapshot_totals;
@@ -57,7 +58,8 @@ pub const IDENTITY_COLUMNS: [&str; 9] = [
 /// latest departure, which is how `repeat_clickers` finds the identity of a
 /// user who left.
 pub fn departures(earlier: &DataFrame, later: &DataFrame) -> Result<DataFrame> {
-    let on = [col("account_id"), col("user_id")];
+    // Both files are of one account, so the user id alone identifies a user.
+    let on = [col("user_id")];
     let remaining = later.clone().lazy().select(on.clone());
     let left = earlier
         .clone()
@@ -108,31 +110,24 @@ pub fn file_rows(file: &SnapshotFile) -> Result<DataFrame> {
     with_department_key(rows)
 }
 
-/// Adds `department_key` by a join on the raw department alone, which is
-/// cheaper than the general mapping's join on account, dimension and value.
-/// The key depends only on the value ([`normalize_key`]).
-fn with_department_key(rows: DataFrame) -> Result<DataFrame> {
-    let raw = col("department").fill_null(lit(""));
-    let distinct = rows
-        .clone()
-        .lazy()
-        .select([raw.clone().alias("raw")])
-        .unique_generic(None, UniqueKeepStrategy::Any)
-        .collect()?;
-    let values: Vec<Option<&str>> = distinct.column("raw")?.str()?.iter().collect();
-    let keys: Vec<String> = values
+/// Adds `department_key`, computing [`normalize_key`] once per distinct
+/// department. The key depends only on the value, and a null department
+/// has the key of an empty one.
+fn with_department_key(mut rows: DataFrame) -> Result<DataFrame> {
+    let departments = rows.column("department")?.str()?.clone();
+    let mut keys: HashMap<&str, String> = HashMap::new();
+    for value in departments.iter() {
+        let value = value.unwrap_or_default();
+        if !keys.contains_key(value) {
+            keys.insert(value, normalize_key(value));
+        }
+    }
+    let column: StringChunked = departments
         .iter()
-        .map(|value| normalize_key(value.unwrap_or_default()))
+        .map(|value| Some(keys[value.unwrap_or_default()].as_str()))
         .collect();
-    let keys = df!("raw" => values, "department_key" => keys)?.lazy();
-    let on = [col("raw")];
-    let keyed = rows
-        .lazy()
-        .with_column(raw.alias("raw"))
-        .join(keys, on.clone(), on, join_args(JoinType::Left))
-        .drop(cols(["raw"]))
-        .collect()?;
-    Ok(keyed)
+    rows.with_column(column.with_name("department_key".into()).into_column())?;
+    Ok(rows)
 }
 
 fn failed_to_read(file: &SnapshotFile) -> String {
@@ -158,8 +153,88 @@ impl SnapshotPiece {
         let frame = rows.clone().lazy();
         Ok(SnapshotPiece {
             totals: compact(snapshot_totals(frame.clone()).collect()?)?,
-            spellings: compact(spelling_counts(dimension_values(frame, &[])?).collect()?)?,
+            spellings: file_spellings(rows)?,
         })
+    }
+}
+
+/// Counts the spellings of every dimension in the rows of one file, as
+/// `spelling_counts(dimension_values(..))` does, but with a hash map in
+/// place of a group-by on three text columns. Each row counts once per
+/// dimension and once per group membership. A user without groups counts
+/// once as "".
+fn file_spellings(rows: &DataFrame) -> Result<DataFrame> {
+    let accounts = rows.column("account_id")?.str()?;
+    let mut counts: SpellingCounts = HashMap::new();
+    for (dimension, column) in SCALAR_DIMENSIONS {
+        count_spellings(
+            &mut counts,
+            rows.column(column)?.str()?,
+            accounts,
+            dimension,
+        );
+    }
+    count_spellings(&mut counts, accounts, accounts, ACCOUNT_DIMENSION);
+
+    let explode = ExplodeOptions {
+        empty_as_null: true,
+        keep_nulls: true,
+    };
+    let memberships = rows
+        .clone()
+        .lazy()
+        .select([col("account_id"), col("groups").alias("raw")])
+        .explode(cols(["raw"]), explode)
+        .with_column(
+            col("raw")
+                .struct_()
+                .field_by_name("name")
+                .cast(DataType::String)
+                .alias("raw"),
+        )
+        .collect()?;
+    count_spellings(
+        &mut counts,
+        memberships.column("raw")?.str()?,
+        memberships.column("account_id")?.str()?,
+        "group",
+    );
+
+    let mut columns: [Vec<&str>; 3] = Default::default();
+    let mut totals = Vec::with_capacity(counts.len());
+    for ((account, dimension, raw), rows) in &counts {
+        columns[0].push(account);
+        columns[1].push(dimension);
+        columns[2].push(raw);
+        totals.push(*rows);
+    }
+    let [accounts, dimensions, raws] = columns;
+    Ok(df!(
+        "account_id" => accounts,
+        "dimension" => dimensions,
+        "raw" => raws,
+        "rows" => totals,
+    )?)
+}
+
+/// Rows per account, dimension and spelling.
+type SpellingCounts<'a> = HashMap<(&'a str, &'static str, &'a str), u64>;
+
+/// Counts each value of `values`, with the account of the same row in
+/// `owners`; a null value counts as "".
+fn count_spellings<'a>(
+    counts: &mut SpellingCounts<'a>,
+    values: &'a StringChunked,
+    owners: &'a StringChunked,
+    dimension: &'static str,
+) {
+    for (account, raw) in owners.iter().zip(values.iter()) {
+        let key = (
+            account.unwrap_or_default(),
+            dimension,
+            raw.unwrap_or_default(),
+        );
+        *counts.entry(key).or_default() += 1;
     }
 }
 
@@ -167,11 +242,54 @@ impl PeriodPiece {
     /// Computes the piece of the period between two snapshots from the output
     /// of [`file_rows`] for each of them.
     pub fn compute(start: &DataFrame, end: &DataFrame) -> Result<Self> {
-        // user_changes collects its result, so both pieces share one join.
-        let changes = user_changes(start.vstack(end)?.lazy(), None)?;
+        // The changes are collected, so both pieces share one join.
+        let changes = user_changes_between(start, end)?;
         Ok(PeriodPiece {
             department_counts: compact(department_counts(changes.clone()).collect()?)?,
             rising_clicks: compact(rising_in_changes(changes).collect()?)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::params::AnalysisParams;
+    use crate::analysis::test_support::{prepared, user};
+
+    const T1: &str = "2025-03-03T08:00:00Z";
+
+    fn count_of(spellings: &DataFrame, dimension: &str, raw: &str) -> Option<u64> {
+        let dimensions = spellings.column("dimension").unwrap().str().unwrap();
+        let raws = spellings.column("raw").unwrap().str().unwrap();
+        let rows = spellings.column("rows").unwrap().u64().unwrap();
+        (0..spellings.height())
+            .find(|&i| dimensions.get(i) == Some(dimension) && raws.get(i) == Some(raw))
+            .and_then(|i| rows.get(i))
+    }
+
+    #[test]
+    fn spellings_count_values_and_memberships() {
+        let rows = [
+            user("a", T1, "u1")
+                .dept("Salg")
+                .groups(&["Ledelse", "Salg"]),
+            user("a", T1, "u2").department(None).groups(&[]),
+            user("a", T1, "u3").dept("salg "),
+            user("a", T1, "u4").dept("Salg").groups(&["Ledelse"]),
+        ];
+        let rows = prepared(&rows, &AnalysisParams::default());
+        let spellings = file_spellings(rows.rows()).unwrap();
+
+        assert_eq!(count_of(&spellings, "department", "Salg"), Some(2));
+        assert_eq!(count_of(&spellings, "department", "salg "), Some(1));
+        assert_eq!(count_of(&spellings, "department", ""), Some(1));
+        assert_eq!(count_of(&spellings, "group", "Ledelse"), Some(2));
+        assert_eq!(count_of(&spellings, "group", "Salg"), Some(1));
+        // u2 has no groups and u3 a null list: each counts once as "".
+        assert_eq!(count_of(&spellings, "group", ""), Some(2));
+        assert_eq!(count_of(&spellings, "account", "a"), Some(4));
+        let accounts = spellings.column("account_id").unwrap().str().unwrap();
+        assert!(accounts.iter().all(|account| account == Some("a")));
     }
 }
