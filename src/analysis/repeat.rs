@@ -1,6 +1,6 @@
 //! Users whose click count rose in several periods.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use polars::prelude::*;
 
@@ -142,7 +142,7 @@ fn with_period_labels(mut rows: DataFrame) -> PolarsResult<DataFrame> {
         Ok(rows.column(name)?.cast(&DataType::Int64)?.i64()?.clone())
     };
     let (starts, ends) = (micros("period_start")?, micros("period_end")?);
-    let mut labels: HashMap<(i64, i64), String> = HashMap::new();
+    let mut labels: HashMap<(i64, i64), String> = HashMap::default();
     for (start, end) in starts.iter().zip(ends.iter()) {
         if let (Some(start), Some(end)) = (start, end) {
             labels

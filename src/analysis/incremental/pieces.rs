@@ -1,7 +1,7 @@
 //! The parts of the analysis that depend on one snapshot file or on the two
 //! files at the ends of one period, and nothing else.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use anyhow::{Context, Result};
 use polars::prelude::*;
@@ -115,7 +115,7 @@ pub fn file_rows(file: &SnapshotFile) -> Result<DataFrame> {
 /// has the key of an empty one.
 fn with_department_key(mut rows: DataFrame) -> Result<DataFrame> {
     let departments = rows.column("department")?.str()?.clone();
-    let mut keys: HashMap<&str, String> = HashMap::new();
+    let mut keys: HashMap<&str, String> = HashMap::default();
     for value in departments.iter() {
         let value = value.unwrap_or_default();
         if !keys.contains_key(value) {
@@ -164,17 +164,17 @@ impl SnapshotPiece {
 /// dimension and once per group membership. A user without groups counts
 /// once as "".
 fn file_spellings(rows: &DataFrame) -> Result<DataFrame> {
-    let accounts = rows.column("account_id")?.str()?;
-    let mut counts: SpellingCounts = HashMap::new();
+    let Some(account) = rows.column("account_id")?.str()?.get(0) else {
+        return Ok(spellings_frame("", Vec::new()));
+    };
+    let mut counts = Vec::new();
     for (dimension, column) in SCALAR_DIMENSIONS {
-        count_spellings(
-            &mut counts,
-            rows.column(column)?.str()?,
-            accounts,
-            dimension,
-        );
+        counts.push((dimension, count_spellings(rows.column(column)?.str()?)));
     }
-    count_spellings(&mut counts, accounts, accounts, ACCOUNT_DIMENSION);
+    counts.push((
+        ACCOUNT_DIMENSION,
+        HashMap::from_iter([(account, rows.height() as u64)]),
+    ));
 
     let explode = ExplodeOptions {
         empty_as_null: true,
@@ -183,7 +183,7 @@ fn file_spellings(rows: &DataFrame) -> Result<DataFrame> {
     let memberships = rows
         .clone()
         .lazy()
-        .select([col("account_id"), col("groups").alias("raw")])
+        .select([col("groups").alias("raw")])
         .explode(cols(["raw"]), explode)
         .with_column(
             col("raw")
@@ -193,49 +193,43 @@ fn file_spellings(rows: &DataFrame) -> Result<DataFrame> {
                 .alias("raw"),
         )
         .collect()?;
-    count_spellings(
-        &mut counts,
-        memberships.column("raw")?.str()?,
-        memberships.column("account_id")?.str()?,
-        "group",
-    );
-
-    let mut columns: [Vec<&str>; 3] = Default::default();
-    let mut totals = Vec::with_capacity(counts.len());
-    for ((account, dimension, raw), rows) in &counts {
-        columns[0].push(account);
-        columns[1].push(dimension);
-        columns[2].push(raw);
-        totals.push(*rows);
-    }
-    let [accounts, dimensions, raws] = columns;
-    Ok(df!(
-        "account_id" => accounts,
-        "dimension" => dimensions,
-        "raw" => raws,
-        "rows" => totals,
-    )?)
+    counts.push(("group", count_spellings(memberships.column("raw")?.str()?)));
+    Ok(spellings_frame(account, counts))
 }
 
-/// Rows per account, dimension and spelling.
-type SpellingCounts<'a> = HashMap<(&'a str, &'static str, &'a str), u64>;
-
-/// Counts each value of `values`, with the account of the same row in
-/// `owners`; a null value counts as "".
-fn count_spellings<'a>(
-    counts: &mut SpellingCounts<'a>,
-    values: &'a StringChunked,
-    owners: &'a StringChunked,
-    dimension: &'static str,
-) {
-    for (account, raw) in owners.iter().zip(values.iter()) {
-        let key = (
-            account.unwrap_or_default(),
-            dimension,
-            raw.unwrap_or_default(),
-        );
-        *counts.entry(key).or_default() += 1;
+/// Counts each value; a null value counts as "". The rows of a file are of
+/// one account, as [`file_keys`] checks before any piece is computed.
+fn count_spellings(values: &StringChunked) -> HashMap<&str, u64> {
+    let mut counts: HashMap<&str, u64> = HashMap::default();
+    for raw in values.iter() {
+        *counts.entry(raw.unwrap_or_default()).or_default() += 1;
     }
+    counts
+}
+
+/// Builds the frame of [`file_spellings`] from the counts of each dimension.
+fn spellings_frame(account: &str, counts: Vec<(&str, HashMap<&str, u64>)>) -> DataFrame {
+    let mut columns: [Vec<&str>; 2] = Default::default();
+    let mut totals = Vec::new();
+    for (dimension, values) in &counts {
+        for (raw, rows) in values {
+            columns[0].push(dimension);
+            columns[1].push(raw);
+            totals.push(*rows);
+        }
+    }
+    let [dimensions, raws] = columns;
+    let height = totals.len();
+    DataFrame::new(
+        height,
+        vec![
+            Column::new("account_id".into(), vec![account; height]),
+            Column::new("dimension".into(), dimensions),
+            Column::new("raw".into(), raws),
+            Column::new("rows".into(), totals),
+        ],
+    )
+    .expect("the columns have one length")
 }
 
 impl PeriodPiece {
