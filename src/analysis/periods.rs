@@ -101,19 +101,16 @@ pub(crate) fn user_changes_between(start: &DataFrame, end: &DataFrame) -> Polars
         rows.clone().lazy().select(columns)
     };
 
-    let on = [col("user_id")];
-    let joined = side(start, "start", vec![])
-        .join(
-            side(end, "end", end_extra()),
-            on.clone(),
-            on,
-            join_args(JoinType::Full),
-        )
-        .with_columns([
-            lit(account).alias("account_id"),
-            lit(start_at).cast(utc_datetime()).alias("period_start"),
-            lit(end_at).cast(utc_datetime()).alias("period_end"),
-        ]);
+    let joined = full_join_on_user(
+        side(start, "start", vec![]).collect()?,
+        side(end, "end", end_extra()).collect()?,
+    )?
+    .lazy()
+    .with_columns([
+        lit(account).alias("account_id"),
+        lit(start_at).cast(utc_datetime()).alias("period_start"),
+        lit(end_at).cast(utc_datetime()).alias("period_end"),
+    ]);
 
     // The column order of the general join: keys, start side, end side.
     let mut order = [
@@ -131,6 +128,50 @@ pub(crate) fn user_changes_between(start: &DataFrame, end: &DataFrame) -> Polars
     order.extend(DELTA_COUNTERS.map(|name| col(format!("end_{name}"))));
     order.extend(end_extra());
     Ok(with_changes(joined.select(order)).collect()?.lazy())
+}
+
+/// Joins two frames with unique `user_id`s as a full join with one
+/// coalesced `user_id` column would: every row of `end` with its match in
+/// `start`, then the rows of `start` without a match, whose `end` columns
+/// are null. A hash map of the start ids does what polars' join does for
+/// the general case in about two thirds of its time on 100,000 users.
+fn full_join_on_user(start: DataFrame, end: DataFrame) -> PolarsResult<DataFrame> {
+    let start_ids = start.column("user_id")?.str()?;
+    let mut positions: foldhash::HashMap<&str, IdxSize> = foldhash::HashMap::default();
+    positions.reserve(start.height());
+    for (index, id) in start_ids.iter().enumerate() {
+        if let Some(id) = id {
+            positions.insert(id, index as IdxSize);
+        }
+    }
+    let mut matched = vec![false; start.height()];
+    let matches: IdxCa = end
+        .column("user_id")?
+        .str()?
+        .iter()
+        .map(|id| {
+            let index = positions.get(id?).copied()?;
+            matched[index as usize] = true;
+            Some(index)
+        })
+        .collect();
+    let unmatched: Vec<IdxSize> = (0..start.height() as IdxSize)
+        .filter(|&index| !matched[index as usize])
+        .collect();
+    let unmatched = IdxCa::from_vec("".into(), unmatched);
+
+    let start_values = start.drop("user_id")?;
+    let end_values = end.drop("user_id")?;
+    let mut joined = end.select(["user_id"])?;
+    joined.hstack_mut(start_values.take(&matches)?.columns())?;
+    joined.hstack_mut(end_values.columns())?;
+
+    let nothing = IdxCa::full_null("".into(), unmatched.len());
+    let mut left = start.select(["user_id"])?.take(&unmatched)?;
+    left.hstack_mut(start_values.take(&unmatched)?.columns())?;
+    left.hstack_mut(end_values.take(&nothing)?.columns())?;
+    joined.vstack_mut(&left)?;
+    Ok(joined)
 }
 
 fn first_text(rows: &DataFrame, name: &str) -> PolarsResult<Option<String>> {
@@ -227,6 +268,81 @@ mod tests {
         "2025-03-18T08:00:00Z",
         "2025-04-02T08:00:00Z",
     ];
+
+    #[test]
+    fn changes_between_two_snapshots_cover_both_ends() {
+        let params = AnalysisParams::default();
+        let start = prepared(
+            &[
+                user("a", TIMES[0], "u1").dept("Salg").phishing(5, 1, 0),
+                user("a", TIMES[0], "u2").dept("IT").phishing(2, 0, 0),
+            ],
+            &params,
+        );
+        let end = prepared(
+            &[
+                user("a", TIMES[1], "u3").dept("IT").phishing(1, 1, 0),
+                user("a", TIMES[1], "u1").dept("IT").phishing(8, 3, 1),
+            ],
+            &params,
+        );
+        let changes = user_changes_between(start.rows(), end.rows())
+            .unwrap()
+            .sort(["user_id"], SortMultipleOptions::default())
+            .collect()
+            .unwrap();
+
+        let names: Vec<&str> = changes
+            .get_column_names()
+            .iter()
+            .map(|n| n.as_str())
+            .collect();
+        assert_eq!(
+            &names[..6],
+            [
+                "account_id",
+                "period_start",
+                "period_end",
+                "user_id",
+                "start_key",
+                "in_start"
+            ]
+        );
+        assert_eq!(
+            strings(&changes, "user_id"),
+            [Some("u1".into()), Some("u2".into()), Some("u3".into())]
+        );
+        assert_eq!(
+            strings(&changes, "account_id"),
+            [Some("a".into()), Some("a".into()), Some("a".into())]
+        );
+        assert_eq!(
+            bools(&changes, "in_start"),
+            [Some(true), Some(true), Some(false)]
+        );
+        assert_eq!(
+            bools(&changes, "in_end"),
+            [Some(true), Some(false), Some(true)]
+        );
+        assert_eq!(ints(&changes, "delta_sent"), [Some(3), None, None]);
+        assert_eq!(ints(&changes, "delta_clicked"), [Some(2), None, None]);
+        assert_eq!(
+            strings(&changes, "start_key"),
+            [Some("salg".into()), Some("it".into()), None]
+        );
+        assert_eq!(
+            strings(&changes, "end_key"),
+            [Some("it".into()), None, Some("it".into())]
+        );
+        assert_eq!(
+            bools(&changes, "moved"),
+            [Some(true), Some(false), Some(false)]
+        );
+        assert_eq!(
+            bools(&changes, "reset"),
+            [Some(false), Some(false), Some(false)]
+        );
+    }
 
     /// Returns the periods of account "a" as (start, end) RFC 3339 pairs.
     fn period_bounds(every: Option<Every>) -> Vec<(String, String)> {

@@ -112,10 +112,20 @@ pub(crate) fn cleaned_rows(
 /// when `user_id` has a duplicate.
 pub(crate) fn cleaned_snapshot_rows(snapshot: LazyFrame) -> PolarsResult<DataFrame> {
     let identity = [col("account_id"), col("snapshot_at"), col("user_id")];
-    let rows = snapshot
-        .select(input_columns())
-        .filter(all_horizontal(identity.map(Expr::is_not_null))?)
-        .collect()?;
+    let rows = snapshot.select(input_columns()).collect()?;
+    // A fetched snapshot has no null identity, and filtering copies every
+    // column, the list of groups included.
+    let mut has_nulls = false;
+    for name in ["account_id", "snapshot_at", "user_id"] {
+        has_nulls |= rows.column(name)?.null_count() > 0;
+    }
+    let rows = match has_nulls {
+        true => rows
+            .lazy()
+            .filter(all_horizontal(identity.map(Expr::is_not_null))?)
+            .collect()?,
+        false => rows,
+    };
     let has_duplicates = rows.column("user_id")?.n_unique()? < rows.height();
     let rows = match has_duplicates {
         true => rows

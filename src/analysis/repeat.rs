@@ -70,9 +70,12 @@ pub(crate) fn rising_in_changes(changes: LazyFrame) -> LazyFrame {
 /// Selects the `account_id` and `user_id` of the repeat clickers among the
 /// output of [`rising_clicks`].
 pub(crate) fn repeat_clicker_ids(rising: LazyFrame) -> LazyFrame {
-    repeat_clicker_rows(rising)
+    rising
+        .filter(col("delta_clicked").gt(lit(0i64)))
+        .group_by([col("account_id"), col("user_id")])
+        .agg([len().alias("periods")])
+        .filter(col("periods").gt_eq(lit(MIN_REPEAT_PERIODS)))
         .select([col("account_id"), col("user_id")])
-        .unique_generic(None, UniqueKeepStrategy::Any)
 }
 
 /// Builds the `repeat_clickers` table from the output of [`rising_clicks`]
@@ -104,23 +107,16 @@ pub(crate) fn repeat_clickers_from(
     Ok(table)
 }
 
-/// Keeps the rising rows of the users with at least [`MIN_REPEAT_PERIODS`]
-/// of them.
-fn repeat_clicker_rows(changes: LazyFrame) -> LazyFrame {
-    let rising_periods = over(len(), &["account_id", "user_id"]);
-    changes
-        .filter(col("delta_clicked").gt(lit(0i64)))
-        .filter(rising_periods.gt_eq(lit(MIN_REPEAT_PERIODS)))
-}
-
 /// Aggregates, per user with at least [`MIN_REPEAT_PERIODS`] rising
 /// periods, the number of those periods, the clicks gained and their labels.
 fn rising_periods_per_user(changes: LazyFrame) -> PolarsResult<LazyFrame> {
-    // Dropping the other users before the aggregation keeps the text
-    // formatting to the repeat clickers.
-    let rows = with_period_labels(repeat_clicker_rows(changes).collect()?)?;
+    // One group-by finds the repeat clickers and aggregates them, and each
+    // distinct period label is formatted once.
+    let rising = changes
+        .filter(col("delta_clicked").gt(lit(0i64)))
+        .collect()?;
     let by_time = SortMultipleOptions::default();
-    Ok(rows
+    Ok(with_period_labels(rising)?
         .lazy()
         .group_by([col("account_id"), col("user_id")])
         .agg([
@@ -131,7 +127,8 @@ fn rising_periods_per_user(changes: LazyFrame) -> PolarsResult<LazyFrame> {
                 .str()
                 .join("; ", true)
                 .alias("click_periods"),
-        ]))
+        ])
+        .filter(col("periods_with_clicks").gt_eq(lit(MIN_REPEAT_PERIODS))))
 }
 
 /// Adds `period_label`, `start/end` of each row's period in RFC 3339 UTC

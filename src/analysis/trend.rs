@@ -128,32 +128,88 @@ fn department_displays(frame: LazyFrame) -> LazyFrame {
 /// state count in the department at the end of the period. The start
 /// headcount, departures and moves out count in the start department.
 pub(crate) fn department_counts(changes: LazyFrame) -> LazyFrame {
-    let count = |flag: Expr| flag.cast(DataType::Int64).sum();
     let at_end = changes
         .clone()
         .filter(col("in_end"))
         .group_by(period_keys("end_key"))
-        .agg([
-            len().cast(DataType::Int64).alias("users_end"),
-            count(col("in_start")).alias("users_tracked"),
-            count(col("in_start").not()).alias("joined"),
-            count(col("moved")).alias("moved_in"),
-            count(col("reset")).alias("resets"),
-            col("delta_sent").sum(),
-            col("delta_clicked").sum(),
-            col("delta_submitted").sum(),
-            col("enrolled").sum(),
-            col("not_completed").sum(),
-            col("score_clamped").mean().alias("mean_average_score"),
-        ]);
+        .agg(end_counts());
     let at_start = changes
         .filter(col("in_start"))
         .group_by(period_keys("start_key"))
-        .agg([
-            len().cast(DataType::Int64).alias("users_start"),
-            count(col("in_end").not()).alias("left"),
-            count(col("moved")).alias("moved_out"),
-        ]);
+        .agg(start_counts());
+    join_counts(at_end, at_start)
+}
+
+/// Builds the output of [`department_counts`] for changes of one account
+/// and one period. Grouping by the department key alone spares polars
+/// encoding four key columns per row, and the account and the period are
+/// carried as the first value of each group.
+pub(crate) fn department_counts_of_one_period(changes: LazyFrame) -> LazyFrame {
+    let side = |frame: LazyFrame, present: &str, department: &str, counts: Vec<Expr>| {
+        let mut aggregations = PERIOD_KEYS[..3]
+            .iter()
+            .map(|name| col(*name).first())
+            .collect::<Vec<_>>();
+        aggregations.extend(counts);
+        let mut order: Vec<Expr> = PERIOD_KEYS.map(col).to_vec();
+        order.extend(counts_names(&aggregations[3..]));
+        frame
+            .filter(col(present))
+            .group_by([col(department).alias("department_key")])
+            .agg(aggregations)
+            .select(order)
+    };
+    let at_end = side(changes.clone(), "in_end", "end_key", end_counts());
+    let at_start = side(changes, "in_start", "start_key", start_counts());
+    join_counts(at_end, at_start)
+}
+
+/// Returns a column per aggregation, by its output name.
+fn counts_names(aggregations: &[Expr]) -> Vec<Expr> {
+    aggregations
+        .iter()
+        .map(|expr| {
+            let name = expr
+                .clone()
+                .meta()
+                .output_name()
+                .expect("every count has an output name");
+            col(name)
+        })
+        .collect()
+}
+
+/// Returns the counts taken in the department at the end of a period.
+fn end_counts() -> Vec<Expr> {
+    let count = |flag: Expr| flag.cast(DataType::Int64).sum();
+    vec![
+        len().cast(DataType::Int64).alias("users_end"),
+        count(col("in_start")).alias("users_tracked"),
+        count(col("in_start").not()).alias("joined"),
+        count(col("moved")).alias("moved_in"),
+        count(col("reset")).alias("resets"),
+        col("delta_sent").sum(),
+        col("delta_clicked").sum(),
+        col("delta_submitted").sum(),
+        col("enrolled").sum(),
+        col("not_completed").sum(),
+        col("score_clamped").mean().alias("mean_average_score"),
+    ]
+}
+
+/// Returns the counts taken in the department at the start of a period.
+fn start_counts() -> Vec<Expr> {
+    let count = |flag: Expr| flag.cast(DataType::Int64).sum();
+    vec![
+        len().cast(DataType::Int64).alias("users_start"),
+        count(col("in_end").not()).alias("left"),
+        count(col("moved")).alias("moved_out"),
+    ]
+}
+
+/// Joins the counts at the end and at the start of each period, with 0 for
+/// a department absent at one end.
+fn join_counts(at_end: LazyFrame, at_start: LazyFrame) -> LazyFrame {
     let on = PERIOD_KEYS.map(col);
     at_end
         .join(at_start, on.clone(), on, join_args(JoinType::Full))

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::{Context, Result};
 use polars::prelude::*;
+use rayon::prelude::*;
 
 pub use cache::{CACHE_DIR, Fingerprint, PieceCache, fingerprint};
 pub use pieces::{IDENTITY_COLUMNS, PeriodPiece, SnapshotPiece, departures, file_keys, file_rows};
@@ -175,16 +176,26 @@ impl<'a> Run<'a> {
     /// key columns. `None` for a file without valid rows. Returns `None`
     /// when the store breaks the layout.
     fn snapshot_keys(&mut self) -> Result<Option<Vec<Option<SnapshotKey>>>> {
+        // Each file is read on its own, so the files are read in parallel.
+        let loaded = (0..self.files.len())
+            .into_par_iter()
+            .map(|index| -> Result<(Option<SnapshotPiece>, DataFrame)> {
+                let file = &self.files[index];
+                let piece = match (self.cache, &self.prints[index]) {
+                    (Some(cache), Some(print)) => cache.load_snapshot(file, print),
+                    _ => None,
+                };
+                let frame = match &piece {
+                    Some(piece) => piece.totals.clone(),
+                    None => file_keys(file)?,
+                };
+                Ok((piece, frame))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut keys = Vec::with_capacity(self.files.len());
         let mut seen = HashSet::new();
-        for index in 0..self.files.len() {
-            if let (Some(cache), Some(print)) = (self.cache, &self.prints[index]) {
-                self.snapshot_pieces[index] = cache.load_snapshot(&self.files[index], print);
-            }
-            let frame = match &self.snapshot_pieces[index] {
-                Some(piece) => piece.totals.clone(),
-                None => file_keys(&self.files[index])?,
-            };
+        for (index, (piece, frame)) in loaded.into_iter().enumerate() {
+            self.snapshot_pieces[index] = piece;
             let key = match frame.height() {
                 0 => None,
                 1 => Some(key_of(&frame)?),

@@ -1,7 +1,7 @@
 //! The parts of the analysis that depend on one snapshot file or on the two
 //! files at the ends of one period, and nothing else.
 
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 
 use anyhow::{Context, Result};
 use polars::prelude::*;
@@ -12,7 +12,7 @@ use crate::analysis::periods::user_changes_between;
 use crate::analysis::prepare::cleaned_snapshot_rows;
 use crate::analysis::repeat::rising_in_changes;
 use crate::analysis::summary::snapshot_totals;
-use crate::analysis::trend::department_counts;
+use crate::analysis::trend::department_counts_of_one_period;
 use crate::snapshot::{SnapshotFile, Store};
 
 /// Per-file results of the analysis, apart from the latest snapshot's tables.
@@ -59,14 +59,14 @@ pub const IDENTITY_COLUMNS: [&str; 9] = [
 /// user who left.
 pub fn departures(earlier: &DataFrame, later: &DataFrame) -> Result<DataFrame> {
     // Both files are of one account, so the user id alone identifies a user.
-    let on = [col("user_id")];
-    let remaining = later.clone().lazy().select(on.clone());
-    let left = earlier
-        .clone()
-        .lazy()
-        .join(remaining, on.clone(), on, JoinArgs::new(JoinType::Anti))
-        .select(IDENTITY_COLUMNS.map(col))
-        .collect()?;
+    let remaining: HashSet<&str> = later.column("user_id")?.str()?.iter().flatten().collect();
+    let gone: BooleanChunked = earlier
+        .column("user_id")?
+        .str()?
+        .iter()
+        .map(|id| id.is_some_and(|id| !remaining.contains(id)))
+        .collect();
+    let left = earlier.select(IDENTITY_COLUMNS)?.filter(&gone)?;
     compact(left)
 }
 
@@ -150,12 +150,29 @@ pub fn file_keys(file: &SnapshotFile) -> Result<DataFrame> {
 impl SnapshotPiece {
     /// Computes the piece from the output of [`file_rows`].
     pub fn compute(rows: &DataFrame) -> Result<Self> {
-        let frame = rows.clone().lazy();
         Ok(SnapshotPiece {
-            totals: compact(snapshot_totals(frame.clone()).collect()?)?,
+            totals: file_totals(rows)?,
             spellings: file_spellings(rows)?,
         })
     }
+}
+
+/// Sums `sent` and `clicked` of the rows of one file, as [`snapshot_totals`]
+/// does, without a group-by: the rows are of one account and one snapshot.
+fn file_totals(rows: &DataFrame) -> Result<DataFrame> {
+    let frame = rows.clone().lazy();
+    if rows.height() == 0 {
+        return Ok(snapshot_totals(frame).collect()?);
+    }
+    let totals = frame
+        .select([
+            col("account_id").first(),
+            col("snapshot_at").first(),
+            col("sent").sum(),
+            col("clicked").sum(),
+        ])
+        .collect()?;
+    compact(totals)
 }
 
 /// Counts the spellings of every dimension in the rows of one file, as
@@ -238,8 +255,10 @@ impl PeriodPiece {
     pub fn compute(start: &DataFrame, end: &DataFrame) -> Result<Self> {
         // The changes are collected, so both pieces share one join.
         let changes = user_changes_between(start, end)?;
+        let department_counts =
+            compact(department_counts_of_one_period(changes.clone()).collect()?)?;
         Ok(PeriodPiece {
-            department_counts: compact(department_counts(changes.clone()).collect()?)?,
+            department_counts,
             rising_clicks: compact(rising_in_changes(changes).collect()?)?,
         })
     }
