@@ -19,6 +19,10 @@ use cpstat::mock::{DEFAULT_TOKEN, MockApi, MockOptions, OrgConfig, Organisation}
 use cpstat::secret::Secret;
 use cpstat::snapshot::{SnapshotMeta, Store, write_snapshot};
 
+// The same allocator as the cpstat binary, so that the figures match it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn organisation(users: usize) -> Organisation {
     Organisation::new(OrgConfig {
         users,
@@ -102,8 +106,8 @@ fn analysis(c: &mut Criterion) {
             BenchmarkId::from_parameter(format!("{users}x{snapshots}")),
             |b| {
                 b.iter(|| {
-                    let snapshots = Store::scan(&files).expect("the store scans");
-                    cpstat::analysis::analyze(snapshots, &AnalysisParams::default())
+                    // What `cpstat analyze --no-cache` computes, without writing the report set.
+                    cpstat::analysis::analyze_store(&files, &AnalysisParams::default(), None)
                         .expect("the analysis runs")
                 })
             },
