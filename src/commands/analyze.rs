@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use chrono::Utc;
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use crate::analysis::{
     AnalysisParams, PieceCache, ReportTables, RiskWeights, Summary, analyze, analyze_store,
@@ -207,7 +208,10 @@ pub fn run_analysis(
         let analysis = analyze_store(&files, params, cache.as_ref())
             .with_context(|| analysis_failed(store))?;
         let named = named_tables(analysis.tables.clone());
-        let latest = crate::query::latest(Store::scan(&analysis.newest_files)?)?;
+        // Four shipped queries read `latest`, so it is read from disk once.
+        let latest = crate::query::latest(Store::scan(&analysis.newest_files)?)?
+            .collect()?
+            .lazy();
         let queried =
             crate::query::run_shipped_queries_with_latest(Store::scan(&files)?, latest, &named)?;
         (analysis.tables, analysis.summary, queried)
@@ -230,10 +234,16 @@ fn valid_snapshots(
     listed: Vec<SnapshotFile>,
     skip_invalid: bool,
 ) -> Result<(Vec<SnapshotFile>, Vec<SkippedFile>)> {
+    // Each footer is read on its own, so they are checked in parallel; the
+    // results keep the listed order.
+    let checks: Vec<_> = listed
+        .par_iter()
+        .map(|file| check_footer(&file.path))
+        .collect();
     let mut valid = Vec::with_capacity(listed.len());
     let mut skipped = Vec::new();
-    for file in listed {
-        match check_footer(&file.path) {
+    for (file, check) in listed.into_iter().zip(checks) {
+        match check {
             Ok(_) => valid.push(file),
             Err(reason) if skip_invalid => {
                 tracing::warn!(file = %file.path.display(), %reason, "skipping an invalid snapshot file");

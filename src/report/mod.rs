@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use polars::prelude::{DataFrame, ParquetCompression, ParquetWriter};
+use rayon::prelude::*;
 
 use crate::snapshot::store::{STEM_FORMAT, create_private_file, restrict_file};
 
@@ -106,18 +107,25 @@ fn write_tables(
     format: Format,
     csv_options: CsvOptions,
 ) -> Result<()> {
-    for (name, frame) in tables.iter_mut() {
-        if format.parquet() {
-            let path = dir.join(format!("{name}.parquet{PART_SUFFIX}"));
-            write_parquet(&path, frame)
-                .with_context(|| format!("failed to write table {name} to {}", path.display()))?;
-        }
-        if format.csv() {
-            let path = dir.join(format!("{name}.csv{PART_SUFFIX}"));
-            csv::write_safe_csv(&path, frame, csv_options)
-                .with_context(|| format!("failed to write table {name} to {}", path.display()))?;
-        }
-    }
+    // The tables are independent files, each synced to disk, so they are
+    // written in parallel and their syncs overlap.
+    tables
+        .par_iter_mut()
+        .try_for_each(|(name, frame)| -> Result<()> {
+            if format.parquet() {
+                let path = dir.join(format!("{name}.parquet{PART_SUFFIX}"));
+                write_parquet(&path, frame).with_context(|| {
+                    format!("failed to write table {name} to {}", path.display())
+                })?;
+            }
+            if format.csv() {
+                let path = dir.join(format!("{name}.csv{PART_SUFFIX}"));
+                csv::write_safe_csv(&path, frame, csv_options).with_context(|| {
+                    format!("failed to write table {name} to {}", path.display())
+                })?;
+            }
+            Ok(())
+        })?;
     if format.xlsx() {
         let path = dir.join(format!("{WORKBOOK}{PART_SUFFIX}"));
         xlsx::write_workbook(&path, tables)?;

@@ -115,16 +115,21 @@ pub fn file_rows(file: &SnapshotFile) -> Result<DataFrame> {
 /// has the key of an empty one.
 fn with_department_key(mut rows: DataFrame) -> Result<DataFrame> {
     let departments = rows.column("department")?.str()?.clone();
-    let mut keys: HashMap<&str, String> = HashMap::default();
-    for value in departments.iter() {
-        let value = value.unwrap_or_default();
-        if !keys.contains_key(value) {
-            keys.insert(value, normalize_key(value));
-        }
-    }
-    let column: StringChunked = departments
+    let mut positions: HashMap<&str, usize> = HashMap::default();
+    let mut keys: Vec<String> = Vec::new();
+    let position_of_row: Vec<usize> = departments
         .iter()
-        .map(|value| Some(keys[value.unwrap_or_default()].as_str()))
+        .map(|value| {
+            let value = value.unwrap_or_default();
+            *positions.entry(value).or_insert_with(|| {
+                keys.push(normalize_key(value));
+                keys.len() - 1
+            })
+        })
+        .collect();
+    let column: StringChunked = position_of_row
+        .iter()
+        .map(|&position| Some(keys[position].as_str()))
         .collect();
     rows.with_column(column.with_name("department_key".into()).into_column())?;
     Ok(rows)
