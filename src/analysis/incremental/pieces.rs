@@ -9,7 +9,7 @@ use polars::prelude::*;
 use crate::analysis::group_rates::{ACCOUNT_DIMENSION, SCALAR_DIMENSIONS};
 use crate::analysis::normalize::normalize_key;
 use crate::analysis::periods::user_changes_between;
-use crate::analysis::prepare::cleaned_snapshot_rows;
+use crate::analysis::prepare::{cleaned_snapshot_rows, utc_datetime};
 use crate::analysis::repeat::rising_in_changes;
 use crate::analysis::summary::snapshot_totals;
 use crate::analysis::trend::department_counts_of_one_period;
@@ -140,8 +140,14 @@ fn failed_to_read(file: &SnapshotFile) -> String {
 }
 
 /// Reads the distinct `account_id` and `snapshot_at` of the rows of a file
-/// that [`file_rows`] keeps, without reading the other columns.
+/// that [`file_rows`] keeps, without reading the other columns. When the
+/// column statistics in the footer settle them, no data is read at all.
 pub fn file_keys(file: &SnapshotFile) -> Result<DataFrame> {
+    if let Some((account, micros)) = keys_from_statistics(file) {
+        let at = Column::new("snapshot_at".into(), [micros]).cast(&utc_datetime())?;
+        let account = Column::new("account_id".into(), [account]);
+        return Ok(DataFrame::new(1, vec![account, at])?);
+    }
     let identity = ["account_id", "snapshot_at", "user_id"].map(col);
     let keys = Store::scan(std::slice::from_ref(file))?
         .select(identity.clone())
@@ -150,6 +156,55 @@ pub fn file_keys(file: &SnapshotFile) -> Result<DataFrame> {
         .unique_generic(None, UniqueKeepStrategy::Any)
         .collect();
     Context::with_context(keys, || failed_to_read(file))
+}
+
+/// Returns the one account and snapshot time of a file from its footer's
+/// column statistics: every row group must have `account_id` and
+/// `snapshot_at` without nulls and with equal minimum and maximum, and
+/// `user_id` without nulls. `None` when they do not settle it, such as for
+/// an empty file or one written without statistics; the caller then reads
+/// the key columns.
+fn keys_from_statistics(file: &SnapshotFile) -> Option<(String, i64)> {
+    use polars_parquet::parquet::statistics::Statistics;
+
+    let mut reader = ParquetReader::new(std::fs::File::open(&file.path).ok()?);
+    let metadata = reader.get_metadata().ok()?.clone();
+    if metadata.num_rows == 0 || metadata.row_groups.is_empty() {
+        return None;
+    }
+    let statistics = |group: &polars_parquet::parquet::metadata::RowGroupMetadata, name: &str| {
+        let column = group.columns_under_root_iter(name)?.next()?;
+        column.statistics(&metadata.footer_buf)?.ok()
+    };
+    let mut key: Option<(String, i64)> = None;
+    for group in &metadata.row_groups {
+        let Statistics::Binary(account) = statistics(group, "account_id")? else {
+            return None;
+        };
+        let Statistics::Int64(at) = statistics(group, "snapshot_at")? else {
+            return None;
+        };
+        let user_nulls = match statistics(group, "user_id")? {
+            Statistics::Binary(user) => user.null_count,
+            _ => None,
+        };
+        let single = account.null_count == Some(0)
+            && at.null_count == Some(0)
+            && user_nulls == Some(0)
+            && account.min_value.is_some()
+            && account.min_value == account.max_value
+            && at.min_value.is_some()
+            && at.min_value == at.max_value;
+        if !single {
+            return None;
+        }
+        let found = (String::from_utf8(account.min_value?).ok()?, at.min_value?);
+        match &key {
+            Some(known) if *known != found => return None,
+            _ => key = Some(found),
+        }
+    }
+    key
 }
 
 impl SnapshotPiece {
@@ -284,6 +339,50 @@ mod tests {
         (0..spellings.height())
             .find(|&i| dimensions.get(i) == Some(dimension) && raws.get(i) == Some(raw))
             .and_then(|i| rows.get(i))
+    }
+
+    fn written_file(dir: &std::path::Path, ids: &[&str]) -> (SnapshotFile, i64) {
+        use crate::snapshot::record::UserRecord;
+        use crate::snapshot::{SnapshotMeta, write_snapshot};
+
+        let store = Store::new(dir);
+        let at = chrono::DateTime::from_timestamp(1_750_000_000, 0).unwrap();
+        let users: Vec<UserRecord> = ids
+            .iter()
+            .map(|id| UserRecord {
+                user_id: (*id).to_string(),
+                ..UserRecord::default()
+            })
+            .collect();
+        write_snapshot(&store, "konto-Ærø", at, &users, &SnapshotMeta::default()).unwrap();
+        let file = store.list(&[]).unwrap().remove(0);
+        (file, at.timestamp_micros())
+    }
+
+    #[test]
+    fn snapshot_key_comes_from_statistics() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, micros) = written_file(dir.path(), &["u1", "u2", "u3"]);
+
+        let expected = Some(("konto-Ærø".to_string(), micros));
+        assert_eq!(keys_from_statistics(&file), expected);
+        let keys = file_keys(&file).unwrap();
+        assert_eq!(keys.height(), 1);
+        let accounts = keys.column("account_id").unwrap().str().unwrap();
+        assert_eq!(accounts.get(0), Some("konto-Ærø"));
+        let times = keys.column("snapshot_at").unwrap();
+        assert_eq!(times.dtype(), &utc_datetime());
+        let times = times.cast(&DataType::Int64).unwrap();
+        assert_eq!(times.i64().unwrap().get(0), Some(micros));
+    }
+
+    #[test]
+    fn empty_snapshot_key_is_read_from_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, _) = written_file(dir.path(), &[]);
+
+        assert_eq!(keys_from_statistics(&file), None);
+        assert_eq!(file_keys(&file).unwrap().height(), 0);
     }
 
     #[test]
