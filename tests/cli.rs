@@ -29,30 +29,6 @@ fn canary_options() -> MockOptions {
     }
 }
 
-/// Runs the binary with a clean environment plus `env`, off the async runtime.
-async fn cpstat(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Output {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let cwd = cwd.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cpstat"));
-        command.args(&args).current_dir(&cwd).env_clear();
-        command.env("PATH", std::env::var("PATH").unwrap_or_default());
-        command
-            .env("HOME", &cwd)
-            .env("CPSTAT_RETRY_TIME_SCALE", "0");
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        command.output().expect("cpstat runs")
-    })
-    .await
-    .unwrap()
-}
-
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }

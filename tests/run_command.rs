@@ -35,23 +35,6 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Runs the binary off the async runtime, so the mock keeps serving.
-async fn cpstat(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Output {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let cwd = cwd.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        run_cpstat(&args, &env, &cwd)
-    })
-    .await
-    .unwrap()
-}
-
 /// Waits until a process has written itself into the store's lock file;
 /// returns the file's text.
 async fn wait_for_holder(store: &Path) -> String {

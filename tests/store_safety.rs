@@ -23,23 +23,6 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Runs the binary off the async runtime, so the mock keeps serving.
-async fn cpstat(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Output {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let cwd = cwd.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        run_cpstat(&args, &env, &cwd)
-    })
-    .await
-    .unwrap()
-}
-
 /// A store with two snapshots a week apart and one report set, written by
 /// the binary from the mock; returns the temp folder holding `store/`.
 async fn populated_store() -> tempfile::TempDir {

@@ -38,7 +38,8 @@ pub fn key_values(path: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Column names and their Parquet logical types, as the `parquet` crate sees them.
+/// Returns the column names and their Parquet logical types, as the
+/// `parquet` crate reads them.
 pub fn column_types(path: &Path) -> Vec<(String, String)> {
     let reader = SerializedFileReader::new(File::open(path).expect("open parquet file"))
         .expect("parquet footer");
@@ -107,7 +108,7 @@ pub fn micros(row: &Row, column: &str) -> Option<i64> {
     }
 }
 
-/// The `groups` list as (id, name) pairs; `None` for a null list.
+/// Returns the `groups` list as (id, name) pairs, or `None` for a null list.
 pub fn groups(row: &Row) -> Option<Vec<(String, Option<String>)>> {
     match row.get("groups").expect("column groups missing") {
         Field::Null => None,
@@ -130,7 +131,7 @@ pub fn groups(row: &Row) -> Option<Vec<(String, Option<String>)>> {
     }
 }
 
-/// Every `*.parquet` file under a folder, sorted.
+/// Lists every `*.parquet` file under a folder, sorted.
 pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -151,7 +152,7 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Path of a file under `data/`.
+/// Returns the path of a file under `data/`.
 pub fn data_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("data")
@@ -176,6 +177,24 @@ pub fn run_cpstat(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> std::proce
     cpstat_command(args, env, cwd)
         .output()
         .expect("cpstat runs")
+}
+
+/// Runs the real binary like [`run_cpstat`], on a blocking thread, so that
+/// a mock API on the test's async runtime keeps serving.
+pub async fn cpstat(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let cwd = cwd.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        run_cpstat(&args, &env, &cwd)
+    })
+    .await
+    .expect("the blocking task runs cpstat")
 }
 
 /// Lists every file and folder below `dir` whose name ends in `.tmp` or `.part`.
