@@ -80,18 +80,30 @@ pub(crate) fn group_rates_with_mapping(
     params: &AnalysisParams,
     mapping: LazyFrame,
 ) -> anyhow::Result<DataFrame> {
-    let members = attach_values(
+    let attached = attach_values(
         dimension_values(scored_latest_rows(prepared.lazy(), params), &MEMBER_COLUMNS)?,
         mapping,
     )
-    .unique_stable_generic(
-        Some(
-            ["account_id", "dimension", "key", "user_id"]
-                .map(col)
-                .to_vec(),
-        ),
-        UniqueKeepStrategy::First,
-    );
+    .collect()?
+    .lazy();
+    // A user has one row per account in the latest rows, so only two group
+    // spellings with one key can count a user twice in a group.
+    let is_group = col("dimension").eq(lit("group"));
+    let groups = attached
+        .clone()
+        .filter(is_group.clone())
+        .unique_stable_generic(
+            Some(
+                ["account_id", "dimension", "key", "user_id"]
+                    .map(col)
+                    .to_vec(),
+            ),
+            UniqueKeepStrategy::First,
+        );
+    let members = concat(
+        [attached.filter(is_group.not()), groups],
+        UnionArgs::default(),
+    )?;
     let order = SortMultipleOptions::default().with_nulls_last(true);
     let table = members
         .group_by(["account_id", "snapshot_at", "dimension", "key"].map(col))
