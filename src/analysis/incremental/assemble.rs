@@ -1,5 +1,7 @@
 //! Building the report tables and the summary from the pieces of a run.
 
+use std::collections::HashMap;
+
 use anyhow::{Context, Result};
 use polars::prelude::*;
 
@@ -22,7 +24,7 @@ impl Run<'_> {
     pub(super) fn assemble(
         &mut self,
         in_range: &[usize],
-        latest_files: &[SnapshotFile],
+        latest_files: &[(usize, SnapshotFile)],
         pieces: &Pieces,
         params: &AnalysisParams,
     ) -> Result<(ReportTables, Summary)> {
@@ -37,7 +39,13 @@ impl Run<'_> {
             })
             .collect();
         let mapping = display_mapping(&snapshot_pieces)?;
-        let latest = latest_rows(latest_files, &mapping)?;
+        let kept = std::mem::take(
+            &mut *self
+                .kept_rows
+                .lock()
+                .expect("no worker panics with the lock"),
+        );
+        let latest = latest_rows(latest_files, kept, &mapping)?;
 
         // A frame with one snapshot per account has no period, so the
         // latest rows give the empty tables with their schemas.
@@ -116,11 +124,19 @@ fn department_displays(mapping: &DataFrame) -> LazyFrame {
 }
 
 /// Prepares the rows of the given files with the department keys and display
-/// values of `mapping`.
-fn latest_rows(files: &[SnapshotFile], mapping: &DataFrame) -> Result<PreparedSnapshots> {
+/// values of `mapping`. `kept` holds the rows that the piece workers read,
+/// by file index; the other files are read here.
+fn latest_rows(
+    files: &[(usize, SnapshotFile)],
+    mut kept: HashMap<usize, DataFrame>,
+    mapping: &DataFrame,
+) -> Result<PreparedSnapshots> {
     let mut rows: Option<DataFrame> = None;
-    for file in files {
-        let read = file_rows(file)?;
+    for (index, file) in files {
+        let read = match kept.remove(index) {
+            Some(read) => read,
+            None => file_rows(file)?,
+        };
         match &mut rows {
             Some(rows) => {
                 rows.vstack_mut(&read)?;

@@ -84,7 +84,10 @@ pub fn analyze_store(
         );
         return whole_store(files, params);
     };
-    let newest = newest_files(files, &keys, |_| true);
+    let newest: Vec<SnapshotFile> = newest_files(files, &keys, |_| true)
+        .into_iter()
+        .map(|index| files[index].clone())
+        .collect();
     let in_range = in_range(&keys, params);
     if in_range.is_empty() {
         let empty = DataFrame::empty_with_schema(&snapshot_schema()).lazy();
@@ -100,9 +103,16 @@ pub fn analyze_store(
 
     let period_starts = period_starts(&keys, &in_range, params)?;
     let started = std::time::Instant::now();
+    let latest = newest_files(files, &keys, |index| in_range.contains(&index));
+    // The workers keep the rows of the newest files, which the tables of
+    // the latest snapshot need, instead of the assembly reading them again.
+    run.keep_rows = latest.iter().copied().collect();
     let pieces = run.compute_pieces(&keys, &in_range, &period_starts)?;
     let pieces_ms = started.elapsed().as_millis() as u64;
-    let latest = newest_files(files, &keys, |index| in_range.contains(&index));
+    let latest: Vec<(usize, SnapshotFile)> = latest
+        .into_iter()
+        .map(|index| (index, files[index].clone()))
+        .collect();
     let started = std::time::Instant::now();
     let (tables, summary) = run.assemble(&in_range, &latest, &pieces, params)?;
     let assembly_ms = started.elapsed().as_millis() as u64;
@@ -152,6 +162,10 @@ struct Run<'a> {
     prints: Vec<Option<Fingerprint>>,
     snapshot_pieces: Vec<Option<SnapshotPiece>>,
     stats: PieceStats,
+    /// Files whose rows the piece workers keep for the assembly.
+    keep_rows: HashSet<usize>,
+    /// The rows of the files in `keep_rows`, by file index.
+    kept_rows: std::sync::Mutex<HashMap<usize, DataFrame>>,
 }
 
 impl<'a> Run<'a> {
@@ -169,6 +183,8 @@ impl<'a> Run<'a> {
             prints,
             snapshot_pieces: vec![None; files.len()],
             stats: PieceStats::default(),
+            keep_rows: HashSet::new(),
+            kept_rows: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -262,7 +278,7 @@ fn newest_files(
     files: &[SnapshotFile],
     keys: &[Option<SnapshotKey>],
     keep: impl Fn(usize) -> bool,
-) -> Vec<SnapshotFile> {
+) -> Vec<usize> {
     let indexes: Vec<usize> = (0..files.len()).filter(|&index| keep(index)).collect();
     let mut newest: Vec<usize> = by_account(keys, &indexes)
         .values()
@@ -270,9 +286,6 @@ fn newest_files(
         .collect();
     newest.sort_unstable();
     newest
-        .into_iter()
-        .map(|index| files[index].clone())
-        .collect()
 }
 
 /// Maps the end file of every period to its start file, with the periods
