@@ -20,7 +20,7 @@ mod trend;
 mod user_risk;
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 use polars::prelude::*;
 

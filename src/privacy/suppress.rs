@@ -83,6 +83,7 @@ pub fn suppress_department_trend(table: &DataFrame, min_users: u32) -> PolarsRes
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::test_support::{bools, floats, ints, strings};
 
     #[test]
     fn small_groups_removed_and_reranked() {
@@ -96,11 +97,15 @@ mod tests {
         )
         .unwrap();
         let out = suppress_group_rates(&table, 5).unwrap();
-        let values: Vec<Option<&str>> =
-            out.column("value").unwrap().str().unwrap().iter().collect();
-        assert_eq!(values, [Some("IT"), Some("Salg"), Some("a")]);
-        let ranks: Vec<Option<i64>> = out.column("rank").unwrap().i64().unwrap().iter().collect();
-        assert_eq!(ranks, [Some(1), Some(2), Some(1)], "IT moves up to rank 1");
+        assert_eq!(
+            strings(&out, "value"),
+            [Some("IT".into()), Some("Salg".into()), Some("a".into())]
+        );
+        assert_eq!(
+            ints(&out, "rank"),
+            [Some(1), Some(2), Some(1)],
+            "IT moves up to rank 1"
+        );
     }
 
     /// Rows of one department over three periods, with the users at the
@@ -130,30 +135,12 @@ mod tests {
         // The middle period has only 3 tracked users, so it goes, and the
         // last period may no longer show its change against it.
         let out = suppress_department_trend(&trend([(6, 6, 6), (6, 8, 3), (8, 8, 8)]), 5).unwrap();
-        let ends: Vec<Option<&str>> = out
-            .column("period_end")
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .collect();
-        assert_eq!(ends, [Some("t1"), Some("t3")]);
-        let previous: Vec<Option<f64>> = out
-            .column("previous_period_click_rate")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .iter()
-            .collect();
-        assert_eq!(previous, [None, None]);
-        let significant: Vec<Option<bool>> = out
-            .column("change_significant")
-            .unwrap()
-            .bool()
-            .unwrap()
-            .iter()
-            .collect();
-        assert_eq!(significant, [None, None]);
+        assert_eq!(
+            strings(&out, "period_end"),
+            [Some("t1".into()), Some("t3".into())]
+        );
+        assert_eq!(floats(&out, "previous_period_click_rate"), [None, None]);
+        assert_eq!(bools(&out, "change_significant"), [None, None]);
         assert_eq!(
             out.get_column_names(),
             trend([(0, 0, 0); 3]).get_column_names()
@@ -165,22 +152,11 @@ mod tests {
         // Period 1 starts empty and is kept. Period 2 starts with 2 users
         // and is removed, so period 3 loses its change against period 2.
         let out = suppress_department_trend(&trend([(0, 5, 5), (2, 6, 5), (6, 6, 6)]), 5).unwrap();
-        let ends: Vec<Option<&str>> = out
-            .column("period_end")
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .collect();
-        assert_eq!(ends, [Some("t1"), Some("t3")]);
-        let changes: Vec<Option<f64>> = out
-            .column("click_rate_change")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .iter()
-            .collect();
-        assert_eq!(changes, [None, None]);
+        assert_eq!(
+            strings(&out, "period_end"),
+            [Some("t1".into()), Some("t3".into())]
+        );
+        assert_eq!(floats(&out, "click_rate_change"), [None, None]);
     }
 
     #[test]
