@@ -752,7 +752,7 @@ mod tests {
     }
 
     #[test]
-    fn repeated_keys_keep_the_last_value() {
+    fn repeated_keys_keep_last_value() {
         let user = one_user(
             r#"{"emailsSent": 1, "emailsSent": 7, "note": "a", "note": "b",
                 "user": {"id": 1, "name": "Første", "name": "Anden"}}"#,
@@ -764,7 +764,7 @@ mod tests {
     }
 
     #[test]
-    fn extras_keep_the_order_they_came_in() {
+    fn extras_keep_arrival_order() {
         let user = one_user(
             r#"{"zeta": 1, "emailsSent": 2, "alpha": [1, {"x": null}], "mid": 2.50,
                 "user": {"id": "u1", "title": "Chef", "meta": {"department": "Salg", "floor": 3},
@@ -793,7 +793,7 @@ mod tests {
     }
 
     #[test]
-    fn numbers_keep_their_text_where_text_is_stored() {
+    fn numbers_kept_as_text() {
         let user = one_user(
             r#"{"lastAction": 1.50, "averageScore": "87.5", "user": {"id": 123456789012345678901234567890,
                 "name": 42, "groups": [{"id": 9007199254740993, "name": false}]}}"#,

@@ -356,7 +356,7 @@ async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 // A response is written as a head and a body. Without
-                // TCP_NODELAY, Nagle's algorithm holds the body until the
+                // TCP_NODELAY, Nagle's algorithm delays the body until the
                 // client acknowledges the head, which a delayed ACK can
                 // postpone by up to 40 ms on Linux: more than most latencies
                 // the mock simulates.

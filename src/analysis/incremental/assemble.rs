@@ -39,13 +39,13 @@ impl Run<'_> {
             })
             .collect();
         let mapping = display_mapping(&snapshot_pieces)?;
-        let kept = std::mem::take(
+        let newest_rows = std::mem::take(
             &mut *self
-                .kept_rows
+                .newest_rows
                 .lock()
                 .expect("no worker panics with the lock"),
         );
-        let latest = latest_rows(latest_files, kept, &mapping)?;
+        let latest = latest_rows(latest_files, newest_rows, &mapping)?;
 
         // A frame with one snapshot per account has no period, so the
         // latest rows give the empty tables with their schemas.
@@ -124,24 +124,24 @@ fn department_displays(mapping: &DataFrame) -> LazyFrame {
 }
 
 /// Prepares the rows of the given files with the department keys and display
-/// values of `mapping`. `kept` holds the rows that the piece workers read,
-/// by file index; the other files are read here.
+/// values of `mapping`. `read` contains the rows that the piece workers
+/// read, by file index, and the other files are read here.
 fn latest_rows(
     files: &[(usize, SnapshotFile)],
-    mut kept: HashMap<usize, DataFrame>,
+    mut read: HashMap<usize, DataFrame>,
     mapping: &DataFrame,
 ) -> Result<PreparedSnapshots> {
     let mut rows: Option<DataFrame> = None;
     for (index, file) in files {
-        let read = match kept.remove(index) {
-            Some(read) => read,
+        let rows_of_file = match read.remove(index) {
+            Some(rows) => rows,
             None => file_rows(file)?,
         };
         match &mut rows {
             Some(rows) => {
-                rows.vstack_mut(&read)?;
+                rows.vstack_mut(&rows_of_file)?;
             }
-            None => rows = Some(read),
+            None => rows = Some(rows_of_file),
         }
     }
     let rows = rows

@@ -156,13 +156,13 @@ impl<'a> Run<'a> {
                 let period = self.period_piece(start, index, &mut buffer, &mut output.stats)?;
                 output.periods.push(period);
             }
-            if self.keep_rows.contains(&index) {
+            if self.newest_indexes.contains(&index) {
                 let rows = buffer.rows(self.files, index)?;
-                let mut kept = self
-                    .kept_rows
+                let mut newest = self
+                    .newest_rows
                     .lock()
                     .expect("no worker panics with the lock");
-                kept.insert(index, rows);
+                newest.insert(index, rows);
             }
             previous = Some(index);
         }

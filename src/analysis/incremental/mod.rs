@@ -106,7 +106,7 @@ pub fn analyze_store(
     let latest = newest_files(files, &keys, |index| in_range.contains(&index));
     // The workers keep the rows of the newest files, which the tables of
     // the latest snapshot need, instead of the assembly reading them again.
-    run.keep_rows = latest.iter().copied().collect();
+    run.newest_indexes = latest.iter().copied().collect();
     let pieces = run.compute_pieces(&keys, &in_range, &period_starts)?;
     let pieces_ms = started.elapsed().as_millis() as u64;
     let latest: Vec<(usize, SnapshotFile)> = latest
@@ -162,10 +162,11 @@ struct Run<'a> {
     prints: Vec<Option<Fingerprint>>,
     snapshot_pieces: Vec<Option<SnapshotPiece>>,
     stats: PieceStats,
-    /// Files whose rows the piece workers keep for the assembly.
-    keep_rows: HashSet<usize>,
-    /// The rows of the files in `keep_rows`, by file index.
-    kept_rows: std::sync::Mutex<HashMap<usize, DataFrame>>,
+    /// Indexes of the newest file in range of each account, whose rows the
+    /// piece workers keep for the assembly.
+    newest_indexes: HashSet<usize>,
+    /// Rows of the files in `newest_indexes`, by file index.
+    newest_rows: std::sync::Mutex<HashMap<usize, DataFrame>>,
 }
 
 impl<'a> Run<'a> {
@@ -183,8 +184,8 @@ impl<'a> Run<'a> {
             prints,
             snapshot_pieces: vec![None; files.len()],
             stats: PieceStats::default(),
-            keep_rows: HashSet::new(),
-            kept_rows: std::sync::Mutex::new(HashMap::new()),
+            newest_indexes: HashSet::new(),
+            newest_rows: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
