@@ -67,17 +67,6 @@ pub(crate) fn rising_in_changes(changes: LazyFrame) -> LazyFrame {
         .select(columns.map(col))
 }
 
-/// Selects the `account_id` and `user_id` of the repeat clickers among the
-/// output of [`rising_clicks`].
-pub(crate) fn repeat_clicker_ids(rising: LazyFrame) -> LazyFrame {
-    rising
-        .filter(col("delta_clicked").gt(lit(0i64)))
-        .group_by([col("account_id"), col("user_id")])
-        .agg([len().alias("periods")])
-        .filter(col("periods").gt_eq(lit(MIN_REPEAT_PERIODS)))
-        .select([col("account_id"), col("user_id")])
-}
-
 /// Builds the `repeat_clickers` table from the output of [`rising_clicks`]
 /// and prepared rows (with `department_display`) that contain at least each
 /// repeat clicker's latest snapshot in range.
@@ -85,7 +74,17 @@ pub(crate) fn repeat_clickers_from(
     rising: LazyFrame,
     prepared_rows: LazyFrame,
 ) -> anyhow::Result<DataFrame> {
-    let per_user = rising_periods_per_user(rising)?;
+    repeat_clickers_table(rising_periods_per_user(rising)?, prepared_rows)
+}
+
+/// Builds the `repeat_clickers` table from the output of
+/// [`rising_periods_per_user`] and prepared rows as [`repeat_clickers_from`]
+/// takes them.
+pub(crate) fn repeat_clickers_table(
+    per_user: DataFrame,
+    prepared_rows: LazyFrame,
+) -> anyhow::Result<DataFrame> {
+    let per_user = per_user.lazy();
     let on = [col("account_id"), col("user_id")];
     let semi = JoinArgs::new(JoinType::Semi);
     let members = prepared_rows.join(per_user.clone(), on.clone(), on.clone(), semi);
@@ -109,14 +108,14 @@ pub(crate) fn repeat_clickers_from(
 
 /// Aggregates, per user with at least [`MIN_REPEAT_PERIODS`] rising
 /// periods, the number of those periods, the clicks gained and their labels.
-fn rising_periods_per_user(changes: LazyFrame) -> PolarsResult<LazyFrame> {
+pub(crate) fn rising_periods_per_user(changes: LazyFrame) -> PolarsResult<DataFrame> {
     // One group-by finds the repeat clickers and aggregates them, and each
     // distinct period label is formatted once.
     let rising = changes
         .filter(col("delta_clicked").gt(lit(0i64)))
         .collect()?;
     let by_time = SortMultipleOptions::default();
-    Ok(with_period_labels(rising)?
+    with_period_labels(rising)?
         .lazy()
         .group_by([col("account_id"), col("user_id")])
         .agg([
@@ -128,7 +127,8 @@ fn rising_periods_per_user(changes: LazyFrame) -> PolarsResult<LazyFrame> {
                 .join("; ", true)
                 .alias("click_periods"),
         ])
-        .filter(col("periods_with_clicks").gt_eq(lit(MIN_REPEAT_PERIODS))))
+        .filter(col("periods_with_clicks").gt_eq(lit(MIN_REPEAT_PERIODS)))
+        .collect()
 }
 
 /// Adds `period_label`, `start/end` of each row's period in RFC 3339 UTC

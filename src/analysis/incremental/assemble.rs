@@ -12,7 +12,7 @@ use crate::analysis::group_rates::group_rates_with_mapping;
 use crate::analysis::normalize::{mapping_from_counts, with_department_mapping};
 use crate::analysis::params::AnalysisParams;
 use crate::analysis::prepare::PreparedSnapshots;
-use crate::analysis::repeat::{repeat_clicker_ids, repeat_clickers_from, rising_clicks};
+use crate::analysis::repeat::{repeat_clickers_table, rising_clicks, rising_periods_per_user};
 use crate::analysis::summary::{Summary, summarize_totals};
 use crate::analysis::trend::{period_department_counts, trend_from_counts};
 use crate::analysis::user_risk::user_risk;
@@ -57,12 +57,14 @@ impl Run<'_> {
             [] => rising_clicks(latest.lazy(), None)?.collect()?,
             _ => stack(period_pieces.iter().map(|p| &p.rising_clicks))?,
         };
-        let identities = identity_rows(&rising, &latest, &pieces.departures, &mapping)?;
+        // The repeat clickers are found once, for their identities and the table.
+        let per_user = rising_periods_per_user(rising.lazy())?;
+        let identities = identity_rows(&per_user, &latest, &pieces.departures, &mapping)?;
         let tables = ReportTables {
             user_risk: user_risk(&latest, params)?,
             group_rates: group_rates_with_mapping(&latest, params, mapping.clone().lazy())?,
             department_trend: trend_from_counts(counts.lazy(), department_displays(&mapping))?,
-            repeat_clickers: repeat_clickers_from(rising.lazy(), identities.lazy())?,
+            repeat_clickers: repeat_clickers_table(per_user, identities.lazy())?,
         };
         let totals = stack(snapshot_pieces.iter().map(|p| &p.totals))?;
         let summary = summarize_totals(totals.lazy(), &tables)?;
@@ -70,15 +72,16 @@ impl Run<'_> {
     }
 }
 
-/// Collects identity rows of each repeat clicker's latest snapshot in range:
-/// from the latest rows, or else from the user's latest departure.
+/// Collects identity rows of each repeat clicker in `per_user` (the output of
+/// `rising_periods_per_user`) from their latest snapshot in range: from the
+/// latest rows, or else from the user's latest departure.
 fn identity_rows(
-    rising: &DataFrame,
+    per_user: &DataFrame,
     latest: &PreparedSnapshots,
     departures: &[DataFrame],
     mapping: &DataFrame,
 ) -> Result<DataFrame> {
-    let ids = repeat_clicker_ids(rising.clone().lazy()).collect()?;
+    let ids = per_user.select(["account_id", "user_id"])?;
     let on = [col("account_id"), col("user_id")];
     let members = |rows: LazyFrame| {
         rows.join(
