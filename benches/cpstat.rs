@@ -14,7 +14,7 @@ use cpstat::api::auth::Credentials;
 use cpstat::api::decode::decode_page;
 use cpstat::api::fetch::NoProgress;
 use cpstat::api::{ApiClient, ClientOptions, FetchOptions, fetch_account};
-use cpstat::generate::{GenerateOptions, generate, record};
+use cpstat::generate::{GenerateOptions, generate, users_of};
 use cpstat::mock::{DEFAULT_TOKEN, MockApi, MockOptions, OrgConfig, Organisation};
 use cpstat::secret::Secret;
 use cpstat::snapshot::{SnapshotMeta, Store, write_snapshot};
@@ -56,17 +56,17 @@ fn writing(c: &mut Criterion) {
     for users in [10_000usize, 100_000] {
         let mut simulation = organisation(users).simulation();
         simulation.advance_to(60);
-        let records: Vec<_> = simulation.users().iter().map(record).collect();
+        let batch = users_of(simulation.users());
         let dir = tempfile::tempdir().expect("a temporary folder");
         let store = Store::new(dir.path());
         let mut second = 0i64;
-        group.throughput(Throughput::Elements(records.len() as u64));
+        group.throughput(Throughput::Elements(batch.len() as u64));
         group.bench_function(BenchmarkId::from_parameter(users), |b| {
             b.iter(|| {
                 second += 1;
                 let at = chrono::DateTime::from_timestamp(1_800_000_000 + second, 0)
                     .expect("a valid time");
-                write_snapshot(&store, "bench", at, &records, &SnapshotMeta::default())
+                write_snapshot(&store, "bench", at, &batch, &SnapshotMeta::default())
                     .expect("the snapshot is written")
             })
         });

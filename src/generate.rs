@@ -6,6 +6,7 @@
 //! the same schema, layout and values as `fetch` would write from the mock
 //! API for the same organisation and day.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Instant;
@@ -14,7 +15,8 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 
 use crate::mock::{OrgConfig, Organisation, SimUser};
-use crate::snapshot::record::{Counters, GroupRef, UserRecord};
+use crate::snapshot::batch::{UserBatch, UserRow};
+use crate::snapshot::record::Counters;
 use crate::snapshot::{SnapshotMeta, Store, write_snapshot};
 
 /// What to generate.
@@ -100,7 +102,7 @@ pub fn generate(store: &Path, options: &GenerateOptions) -> Result<GenerateSumma
 struct Job {
     account_id: String,
     snapshot_at: DateTime<Utc>,
-    users: Vec<UserRecord>,
+    users: UserBatch,
 }
 
 fn simulate_all(options: &GenerateOptions, sender: &mpsc::SyncSender<Job>) -> Result<()> {
@@ -113,7 +115,7 @@ fn simulate_all(options: &GenerateOptions, sender: &mpsc::SyncSender<Job>) -> Re
             let job = Job {
                 account_id: organisation.account_id().to_string(),
                 snapshot_at: snapshot_time(&organisation, day),
-                users: simulation.users().iter().map(record).collect(),
+                users: users_of(simulation.users()),
             };
             if sender.send(job).is_err() {
                 // A writer failed and dropped the receiver; its error is reported by the caller.
@@ -161,39 +163,49 @@ fn count_rows(paths: &[PathBuf]) -> usize {
         .sum()
 }
 
-/// Converts a simulated user the way the API serves it and `fetch` decodes
-/// it: creation time in whole seconds, the score rounded to an integer,
+fn text(value: &str) -> Option<Cow<'_, str>> {
+    Some(Cow::Borrowed(value))
+}
+
+fn non_empty(value: &str) -> Option<Cow<'_, str>> {
+    (!value.is_empty()).then_some(Cow::Borrowed(value))
+}
+
+/// Converts simulated users the way the API serves them and `fetch` decodes
+/// them: creation time in whole seconds, the score rounded to an integer,
 /// empty manager fields and actions as null.
-pub fn record(user: &SimUser) -> UserRecord {
-    let non_empty = |text: &str| (!text.is_empty()).then(|| text.to_string());
-    UserRecord {
-        user_id: user.id.clone(),
-        email: Some(user.email.clone()),
-        name: Some(user.name.clone()),
-        first_name: Some(user.first_name.clone()),
-        last_name: Some(user.last_name.clone()),
-        user_created: Some(user.created.timestamp() * 1_000_000),
-        company_name: Some(user.company.clone()),
-        manager: non_empty(&user.manager),
-        manager_email: non_empty(&user.manager_email),
-        department: Some(user.department.clone()),
-        country: Some(user.country.clone()),
-        branch_id: Some(user.branch_id.clone()),
-        branch_name: Some(user.branch_name.clone()),
-        groups: Some(
+pub fn users_of(users: &[SimUser]) -> UserBatch {
+    let mut batch = UserBatch::default();
+    let mut groups = Vec::new();
+    for user in users {
+        groups.clear();
+        groups.extend(
             user.groups
                 .iter()
-                .map(|(id, name)| GroupRef {
-                    id: id.clone(),
-                    name: Some(name.clone()),
-                })
-                .collect(),
-        ),
-        counters: counters(user),
-        last_action: non_empty(&user.last_action),
-        average_score: user.average_score.map(|score| score.round()),
-        extra: None,
+                .map(|(id, name)| (Cow::Borrowed(id.as_str()), text(name))),
+        );
+        batch.push(&UserRow {
+            user_id: Cow::Borrowed(&user.id),
+            email: text(&user.email),
+            name: text(&user.name),
+            first_name: text(&user.first_name),
+            last_name: text(&user.last_name),
+            user_created: Some(user.created.timestamp() * 1_000_000),
+            company_name: text(&user.company),
+            manager: non_empty(&user.manager),
+            manager_email: non_empty(&user.manager_email),
+            department: text(&user.department),
+            country: text(&user.country),
+            branch_id: text(&user.branch_id),
+            branch_name: text(&user.branch_name),
+            groups: Some(&groups),
+            counters: counters(user).values(),
+            last_action: non_empty(&user.last_action),
+            average_score: user.average_score.map(|score| score.round()),
+            extra: None,
+        });
     }
+    batch
 }
 
 fn counters(user: &SimUser) -> Counters {

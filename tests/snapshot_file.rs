@@ -6,6 +6,7 @@ mod common;
 use chrono::{DateTime, Utc};
 use common::*;
 use cpstat::api::decode::decode_page;
+use cpstat::snapshot::batch::UserBatch;
 use cpstat::snapshot::{SnapshotMeta, Store, write_snapshot};
 
 const ACCOUNT: &str = "0b5f4a8e-1111-4c1e-9d7a-000000000001";
@@ -230,7 +231,7 @@ fn snapshot_never_overwritten() {
         &Store::new(dir.path()),
         ACCOUNT,
         at,
-        &page.users[..1],
+        &UserBatch::from_records(&page.users.to_records()[..1]),
         &SnapshotMeta::default(),
     )
     .unwrap_err();

@@ -10,6 +10,7 @@ use std::process::Output;
 
 use common::*;
 use cpstat::mock::{DEFAULT_TOKEN, MockApi, MockOptions, OrgConfig, Organisation};
+use cpstat::snapshot::batch::UserBatch;
 use cpstat::snapshot::record::UserRecord;
 use cpstat::snapshot::{SnapshotMeta, Store, write_snapshot};
 
@@ -152,7 +153,7 @@ fn write_odd_snapshot(store: &Path, at: &str, users: &[UserRecord]) -> PathBuf {
         &Store::new(store),
         ACCOUNT,
         at.parse().unwrap(),
-        users,
+        &UserBatch::from_records(users),
         &meta,
     )
     .unwrap()

@@ -60,7 +60,7 @@ pub struct ApiClient {
 
 /// The outcome of one attempt at a page.
 enum Attempt {
-    Done(Page),
+    Done(Box<Page>),
     Retry {
         wait: Option<Duration>,
         cause: String,
@@ -123,7 +123,7 @@ impl ApiClient {
         let mut failures = 0u32;
         loop {
             match self.attempt(account, page, &url, &mut renewed).await? {
-                Attempt::Done(result) => return Ok(result),
+                Attempt::Done(result) => return Ok(*result),
                 Attempt::Renewed => continue,
                 Attempt::Retry { wait, cause, data } => {
                     failures += 1;
@@ -274,7 +274,7 @@ async fn read_page(
         }
     };
     match decode_page(&body) {
-        Ok(decoded) => Ok(Attempt::Done(decoded)),
+        Ok(decoded) => Ok(Attempt::Done(Box::new(decoded))),
         Err(source @ DecodeError::Field { .. }) => Err(ApiError::Decode {
             account: account.to_string(),
             page,

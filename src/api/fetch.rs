@@ -19,7 +19,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::decode::Page;
 use super::{ApiClient, ApiError, PageRef};
-use crate::snapshot::record::UserRecord;
+use crate::snapshot::batch::UserBatch;
 
 /// Paging and consistency settings.
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ impl Default for FetchOptions {
 #[derive(Debug, Clone)]
 pub struct FetchOutcome {
     /// Unique users, in the order the server listed them.
-    pub users: Vec<UserRecord>,
+    pub users: UserBatch,
     /// `count` reported by the last response of the accepted round.
     pub count_reported: u64,
     /// Page requests that returned data, over all rounds.
@@ -150,7 +150,7 @@ async fn fetch_round(
     progress.planned(first.count, first.count.div_ceil(step.max(1)));
     progress.page_done(step);
 
-    let first_ids: Vec<String> = first.users.iter().map(|u| u.user_id.clone()).collect();
+    let first_ids: Vec<String> = first.users.user_ids().map(str::to_string).collect();
     let mut round = Round {
         counts: vec![first.count],
         empty_pages: Vec::new(),
@@ -224,9 +224,9 @@ fn same_ids(page: &Page, first_ids: &[String]) -> bool {
         && page.users.len() == first_ids.len()
         && page
             .users
-            .iter()
+            .user_ids()
             .zip(first_ids)
-            .all(|(u, id)| &u.user_id == id)
+            .all(|(user_id, id)| user_id == id)
 }
 
 /// Returns the request for the rest of a page that came back short, before
@@ -242,27 +242,30 @@ fn follow_up(page: PageRef, fetched: &Page, step: u64) -> Option<PageRef> {
 
 /// Deduplicates a round by user id, in page order, and describes what, if
 /// anything, makes it inconsistent.
-fn assemble(round: Round) -> (Vec<UserRecord>, u64, Option<String>) {
+fn assemble(round: Round) -> (UserBatch, u64, Option<String>) {
     let mut keep = Vec::new();
     let mut duplicates = 0u64;
     {
         let mut seen = HashSet::new();
         for page in round.pages.values() {
-            for user in &page.users {
-                let first = seen.insert(user.user_id.as_str());
+            for user_id in page.users.user_ids() {
+                let first = seen.insert(user_id);
                 duplicates += u64::from(!first);
                 keep.push(first);
             }
         }
     }
+    let mut users = UserBatch::default();
     let mut keep = keep.into_iter();
-    let mut users = Vec::with_capacity(keep.len() - duplicates as usize);
-    for page in round.pages.into_values() {
-        users.extend(
-            page.users
-                .into_iter()
-                .filter(|_| keep.next().expect("one flag per user")),
-        );
+    for page in round.pages.values() {
+        let flags: Vec<bool> = keep.by_ref().take(page.users.len()).collect();
+        if flags.iter().all(|kept| *kept) {
+            users.append(&page.users);
+            continue;
+        }
+        for (index, _) in flags.iter().enumerate().filter(|(_, kept)| **kept) {
+            users.push_from(&page.users, index);
+        }
     }
     let count = *round.counts.last().expect("every round has its first page");
     let distinct_counts: Vec<u64> = {

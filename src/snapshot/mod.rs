@@ -1,6 +1,7 @@
 //! The snapshot store: records, schema, atomic writes, listing, checks and
 //! the store lock.
 
+pub mod batch;
 pub mod check;
 pub mod forget;
 pub mod lock;

@@ -6,16 +6,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use polars::chunked_array::builder::AnonymousOwnedListBuilder;
 use polars::prelude::{
-    Column, DataFrame, Float64Chunked, Int64Chunked, IntoColumn, IntoSeries, KeyValueMetadata,
-    ListBuilderTrait, NewChunkedArray, ParquetCompression, ParquetWriter, StatisticsOptions,
-    StringChunked, StructChunked,
+    Column, CompatLevel, DataFrame, Float64Chunked, Int64Chunked, IntoColumn, IntoSeries,
+    KeyValueMetadata, LargeListArray, ListChunked, NewChunkedArray, ParquetCompression,
+    ParquetWriter, StatisticsOptions, StringChunked, StructChunked,
 };
+use polars_arrow::bitmap::Bitmap;
+use polars_arrow::offset::OffsetsBuffer;
 use polars_parquet::write::KeyValue;
 
-use super::record::{GroupRef, UserRecord};
-use super::schema::{SCHEMA_VERSION, group_struct_type, snapshot_schema, timestamp_type};
+use super::batch::{GroupsColumn, TextColumn, UserBatch};
+use super::schema::{SCHEMA_VERSION, snapshot_schema, timestamp_type};
 use super::store::{Store, file_stem};
 
 /// Facts about a fetch, stored in the file's key-value metadata.
@@ -54,11 +55,11 @@ pub mod keys {
 pub fn users_frame(
     account_id: &str,
     snapshot_at: DateTime<Utc>,
-    users: &[UserRecord],
+    users: &UserBatch,
 ) -> Result<DataFrame> {
     let height = users.len();
-    let text = |name: &str, get: &dyn Fn(&UserRecord) -> Option<&str>| -> Column {
-        StringChunked::from_iter_options(name.into(), users.iter().map(get)).into_column()
+    let text = |name: &str, column: &TextColumn| -> Column {
+        StringChunked::from_iter_options(name.into(), column.iter()).into_column()
     };
     let mut columns = vec![
         timestamps(
@@ -70,34 +71,30 @@ pub fn users_frame(
             std::iter::repeat_n(account_id, height),
         )
         .into_column(),
-        text("user_id", &|u| Some(u.user_id.as_str())),
-        text("email", &|u| u.email.as_deref()),
-        text("name", &|u| u.name.as_deref()),
-        text("first_name", &|u| u.first_name.as_deref()),
-        text("last_name", &|u| u.last_name.as_deref()),
-        timestamps("user_created", users.iter().map(|u| u.user_created))?,
-        text("company_name", &|u| u.company_name.as_deref()),
-        text("manager", &|u| u.manager.as_deref()),
-        text("manager_email", &|u| u.manager_email.as_deref()),
-        text("department", &|u| u.department.as_deref()),
-        text("country", &|u| u.country.as_deref()),
-        text("branch_id", &|u| u.branch_id.as_deref()),
-        text("branch_name", &|u| u.branch_name.as_deref()),
-        groups_column(users)?,
+        StringChunked::from_iter_values("user_id".into(), users.user_ids()).into_column(),
+        text("email", &users.email),
+        text("name", &users.name),
+        text("first_name", &users.first_name),
+        text("last_name", &users.last_name),
+        timestamps("user_created", users.user_created.iter().copied())?,
+        text("company_name", &users.company_name),
+        text("manager", &users.manager),
+        text("manager_email", &users.manager_email),
+        text("department", &users.department),
+        text("country", &users.country),
+        text("branch_id", &users.branch_id),
+        text("branch_name", &users.branch_name),
+        groups_column(&users.groups)?,
     ];
-    for (index, (_, column)) in super::record::COUNTER_FIELDS.iter().enumerate() {
-        let values = users.iter().map(|u| u.counters.values()[index]);
-        columns.push(Int64Chunked::from_iter_options((*column).into(), values).into_column());
+    for ((_, column), values) in super::record::COUNTER_FIELDS.iter().zip(&users.counters) {
+        columns.push(Int64Chunked::from_slice_options((*column).into(), values).into_column());
     }
-    columns.push(text("last_action", &|u| u.last_action.as_deref()));
+    columns.push(text("last_action", &users.last_action));
     columns.push(
-        Float64Chunked::from_iter_options(
-            "average_score".into(),
-            users.iter().map(|u| u.average_score),
-        )
-        .into_column(),
+        Float64Chunked::from_slice_options("average_score".into(), &users.average_score)
+            .into_column(),
     );
-    columns.push(text("extra", &|u| u.extra.as_deref()));
+    columns.push(text("extra", &users.extra));
 
     let frame = DataFrame::new(height, columns)?;
     debug_assert_eq!(frame.schema().as_ref(), &snapshot_schema());
@@ -109,35 +106,27 @@ fn timestamps(name: &str, values: impl Iterator<Item = Option<i64>>) -> Result<C
     Ok(raw.cast(&timestamp_type())?.into_column())
 }
 
-/// Builds `groups` as a list of `{id, name}` structs: one flat struct array
-/// of every membership, sliced per user.
-fn groups_column(users: &[UserRecord]) -> Result<Column> {
-    let all: Vec<&GroupRef> = users
-        .iter()
-        .flat_map(|u| u.groups.iter().flatten())
-        .collect();
-    let ids = StringChunked::from_iter_values("id".into(), all.iter().map(|g| g.id.as_str()))
-        .into_series();
-    let names =
-        StringChunked::from_iter_options("name".into(), all.iter().map(|g| g.name.as_deref()))
-            .into_series();
-    let flat =
-        StructChunked::from_series("groups".into(), all.len(), [ids, names].iter())?.into_series();
-
-    let mut builder =
-        AnonymousOwnedListBuilder::new("groups".into(), users.len(), Some(group_struct_type()));
-    let mut offset = 0i64;
-    for user in users {
-        match &user.groups {
-            None => builder.append_null(),
-            Some(groups) if groups.is_empty() => builder.append_empty(),
-            Some(groups) => {
-                builder.append_series(&flat.slice(offset, groups.len()))?;
-                offset += groups.len() as i64;
-            }
-        }
-    }
-    Ok(builder.finish().into_series().into_column())
+/// Builds `groups` as a list of `{id, name}` structs: one struct array of
+/// every membership and the offsets where each user's list starts.
+fn groups_column(groups: &GroupsColumn) -> Result<Column> {
+    let (ids, names) = groups.entries();
+    let ids = StringChunked::from_iter_options("id".into(), ids.iter()).into_series();
+    let names = StringChunked::from_iter_options("name".into(), names.iter()).into_series();
+    let flat = StructChunked::from_series("groups".into(), ids.len(), [ids, names].iter())?
+        .into_series()
+        .rechunk();
+    let values = flat.to_arrow(0, CompatLevel::newest());
+    let offsets: Vec<i64> = groups.offsets().map(|offset| offset as i64).collect();
+    let offsets = OffsetsBuffer::<i64>::try_from(offsets)?;
+    let validity = groups
+        .validity()
+        .contains(&false)
+        .then(|| Bitmap::from_iter(groups.validity().iter().copied()));
+    let dtype = LargeListArray::default_datatype(values.dtype().clone());
+    let array = LargeListArray::try_new(dtype, offsets, values, validity)?;
+    let list = ListChunked::with_chunk("groups".into(), array);
+    debug_assert_eq!(list.dtype(), &super::schema::groups_type());
+    Ok(list.into_series().into_column())
 }
 
 /// Writes a snapshot: to a hidden temporary file in the account's folder,
@@ -147,7 +136,7 @@ pub fn write_snapshot(
     store: &Store,
     account_id: &str,
     snapshot_at: DateTime<Utc>,
-    users: &[UserRecord],
+    users: &UserBatch,
     meta: &SnapshotMeta,
 ) -> Result<PathBuf> {
     let dir = store.account_dir(account_id);

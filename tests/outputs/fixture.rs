@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use chrono::{DateTime, Utc};
+use cpstat::snapshot::batch::UserBatch;
 use cpstat::snapshot::record::{Counters, UserRecord};
 use cpstat::snapshot::{SnapshotMeta, Store, write_snapshot};
 
@@ -147,9 +148,13 @@ pub fn write_store(dir: &Path) -> PathBuf {
         record(&THORA, COMPANY_B, 10, 5, 5),
         record(&OLA, COMPANY_B, 10, 1, 0),
     ];
-    write_snapshot(&store, ACCOUNT_A, at(T1), &first, &meta).expect("write A at T1");
-    write_snapshot(&store, ACCOUNT_A, at(T2), &second, &meta).expect("write A at T2");
-    write_snapshot(&store, ACCOUNT_B, at(T2), &b, &meta).expect("write B at T2");
+    let write = |account: &str, time: &str, users: &[UserRecord]| {
+        let users = UserBatch::from_records(users);
+        write_snapshot(&store, account, at(time), &users, &meta)
+    };
+    write(ACCOUNT_A, T1, &first).expect("write A at T1");
+    write(ACCOUNT_A, T2, &second).expect("write A at T2");
+    write(ACCOUNT_B, T2, &b).expect("write B at T2");
     store_dir
 }
 
