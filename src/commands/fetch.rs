@@ -116,7 +116,7 @@ impl FetchResult {
 /// Takes the store's lock, waiting up to `timeout`, and removes what killed
 /// runs left behind. Blocks the calling thread while waiting.
 pub fn lock_store(store: &Path, command: &str, timeout: Duration) -> Result<StoreLock> {
-    let lock = tokio::task::block_in_place(|| StoreLock::acquire(store, command, timeout))?;
+    let lock = super::run_blocking(|| StoreLock::acquire(store, command, timeout))?;
     let removed = Store::new(store).remove_leftovers()?;
     if removed > 0 {
         tracing::warn!(store = %store.display(), removed, "removed temporary files left by interrupted runs");
@@ -159,7 +159,7 @@ pub async fn fetch_and_write(
         notes: outcome.notes.clone(),
         source: "api".to_string(),
     };
-    let path = tokio::task::block_in_place(|| {
+    let path = super::run_blocking(|| {
         write_snapshot(&store, &account.id, snapshot_at, &outcome.users, &meta)
     })
     .with_context(|| format!("failed to write the snapshot of account {}", account.id))?;

@@ -21,6 +21,26 @@ use crate::config::ConfigFile;
 use crate::error::ExitKind;
 use crate::output::Output;
 
+/// Returns whether the command runs on a current-thread runtime. A fetch of
+/// one account waits on the network and decodes a page in well under a
+/// millisecond, so one thread serves it, and no response is handed between
+/// a network thread and a decoding thread.
+pub fn wants_one_thread(cli: &Cli) -> bool {
+    matches!(&cli.command, Command::Fetch(args) if !args.all_accounts)
+}
+
+/// Runs blocking work from async code: in place on a current-thread
+/// runtime, where no other task is waiting to run, and through
+/// `block_in_place` on a multi-thread one, so the runtime's other tasks move
+/// to another thread meanwhile.
+pub fn run_blocking<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 /// Runs the parsed command and returns the exit kind of a run that did not fail.
 pub async fn run(cli: Cli) -> Result<ExitKind> {
     let config = || ConfigFile::discover(cli.config.as_deref());
