@@ -147,15 +147,28 @@ impl<'a> Run<'a> {
                 let piece = self.new_snapshot_piece(index, &rows, &mut output.stats)?;
                 output.snapshots.push((index, piece));
             }
+            // A period between consecutive files joins the same two files
+            // as the departures between them, so one join serves both.
+            let mut period = None;
+            let mut departed_in_period = None;
+            if let Some(&start) = period_starts.get(&index) {
+                let consecutive = previous == Some(start);
+                let (piece, departed) =
+                    self.period_piece(start, index, consecutive, &mut buffer, &mut output.stats)?;
+                period = Some(piece);
+                departed_in_period = departed;
+            }
             if let Some(before) = previous {
-                let departed =
-                    self.departures_piece(before, index, &mut buffer, &mut output.stats)?;
+                let departed = self.departures_piece(
+                    before,
+                    index,
+                    departed_in_period,
+                    &mut buffer,
+                    &mut output.stats,
+                )?;
                 output.departures.push(departed);
             }
-            if let Some(&start) = period_starts.get(&index) {
-                let period = self.period_piece(start, index, &mut buffer, &mut output.stats)?;
-                output.periods.push(period);
-            }
+            output.periods.extend(period);
             if self.newest_indexes.contains(&index) {
                 let rows = buffer.rows(self.files, index)?;
                 let mut newest = self
@@ -190,14 +203,16 @@ impl<'a> Run<'a> {
     }
 
     /// Loads or computes the piece of the period from file `start` to file
-    /// `end`.
+    /// `end`. A computed piece comes with the departures between the two
+    /// files when `with_departures`.
     fn period_piece(
         &self,
         start: usize,
         end: usize,
+        with_departures: bool,
         buffer: &mut RowBuffer,
         stats: &mut PieceStats,
-    ) -> Result<PeriodPiece> {
+    ) -> Result<(PeriodPiece, Option<DataFrame>)> {
         let ends = self.pair_prints(start, end);
         if let Some((cache, start_print, end_print)) = &ends
             && let Some(piece) = cache.load_period(
@@ -206,11 +221,11 @@ impl<'a> Run<'a> {
             )
         {
             stats.periods_reused += 1;
-            return Ok(piece);
+            return Ok((piece, None));
         }
         let start_rows = buffer.rows(self.files, start)?;
         let end_rows = buffer.rows(self.files, end)?;
-        let piece = PeriodPiece::compute(&start_rows, &end_rows)?;
+        let (piece, departed) = PeriodPiece::compute_with(&start_rows, &end_rows, with_departures)?;
         stats.periods_computed += 1;
         if let Some((cache, start_print, end_print)) = &ends {
             let saved = cache.save_period(
@@ -225,15 +240,17 @@ impl<'a> Run<'a> {
                 );
             }
         }
-        Ok(piece)
+        Ok((piece, departed))
     }
 
     /// Loads or computes the departures from file `earlier` to the next file
-    /// of the account, `later`.
+    /// of the account, `later`. When the period piece between the two files
+    /// was computed, `computed` contains the departures it found.
     fn departures_piece(
         &self,
         earlier: usize,
         later: usize,
+        computed: Option<DataFrame>,
         buffer: &mut RowBuffer,
         stats: &mut PieceStats,
     ) -> Result<DataFrame> {
@@ -247,9 +264,14 @@ impl<'a> Run<'a> {
             stats.departures_reused += 1;
             return Ok(departed);
         }
-        let earlier_rows = buffer.rows(self.files, earlier)?;
-        let later_rows = buffer.rows(self.files, later)?;
-        let departed = departures(&earlier_rows, &later_rows)?;
+        let departed = match computed {
+            Some(departed) => departed,
+            None => {
+                let earlier_rows = buffer.rows(self.files, earlier)?;
+                let later_rows = buffer.rows(self.files, later)?;
+                departures(&earlier_rows, &later_rows)?
+            }
+        };
         stats.departures_computed += 1;
         if let Some((cache, earlier_print, later_print)) = &ends {
             let saved = cache.save_departures(

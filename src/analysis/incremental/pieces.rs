@@ -8,7 +8,7 @@ use polars::prelude::*;
 
 use crate::analysis::group_rates::{ACCOUNT_DIMENSION, SCALAR_DIMENSIONS};
 use crate::analysis::normalize::normalize_key;
-use crate::analysis::periods::user_changes_between;
+use crate::analysis::periods::changes_and_departures;
 use crate::analysis::prepare::{cleaned_snapshot_rows, utc_datetime};
 use crate::analysis::repeat::rising_in_changes;
 use crate::analysis::summary::snapshot_totals;
@@ -68,6 +68,13 @@ pub fn departures(earlier: &DataFrame, later: &DataFrame) -> Result<DataFrame> {
         .collect();
     let left = earlier.select(IDENTITY_COLUMNS)?.filter(&departed)?;
     compact(left)
+}
+
+/// Builds the rows of [`departures`] from the positions of the departed
+/// users in `earlier`, as [`PeriodPiece::compute_with`] finds them.
+fn departures_at(earlier: &DataFrame, positions: Vec<IdxSize>) -> Result<DataFrame> {
+    let positions = IdxCa::from_vec("".into(), positions);
+    compact(earlier.select(IDENTITY_COLUMNS)?.take(&positions)?)
 }
 
 /// Copies the String columns of a piece into buffers of their own.
@@ -313,14 +320,34 @@ impl PeriodPiece {
     /// Computes the piece of the period between two snapshots from the output
     /// of [`file_rows`] for each of them.
     pub fn compute(start: &DataFrame, end: &DataFrame) -> Result<Self> {
+        Ok(Self::compute_with(start, end, false)?.0)
+    }
+
+    /// Computes the piece as [`PeriodPiece::compute`] does and, when
+    /// `with_departures`, the [`departures`] from `start` to `end` from the
+    /// same join. Departures are only meaningful when `end` is the next
+    /// file of the account after `start`.
+    pub fn compute_with(
+        start: &DataFrame,
+        end: &DataFrame,
+        with_departures: bool,
+    ) -> Result<(Self, Option<DataFrame>)> {
         // The changes are collected, so both pieces share one join.
-        let changes = user_changes_between(start, end)?;
+        let (changes, departed) = changes_and_departures(start, end)?;
         let department_counts =
             compact(department_counts_of_one_period(changes.clone()).collect()?)?;
-        Ok(PeriodPiece {
+        let piece = PeriodPiece {
             department_counts,
             rising_clicks: compact(rising_in_changes(changes).collect()?)?,
-        })
+        };
+        if !with_departures {
+            return Ok((piece, None));
+        }
+        let departed = match departed {
+            Some(positions) => departures_at(start, positions)?,
+            None => departures(start, end)?,
+        };
+        Ok((piece, Some(departed)))
     }
 }
 
