@@ -17,6 +17,7 @@ use cpstat::api::{ApiClient, ClientOptions, FetchOptions, fetch_account};
 use cpstat::generate::{GenerateOptions, generate, users_of};
 use cpstat::mock::{DEFAULT_TOKEN, MockApi, MockOptions, OrgConfig, Organisation};
 use cpstat::secret::Secret;
+use cpstat::snapshot::batch::UserBatches;
 use cpstat::snapshot::{SnapshotMeta, Store, write_snapshot};
 
 // The same allocator as the cpstat binary, so that the figures match it.
@@ -56,7 +57,7 @@ fn writing(c: &mut Criterion) {
     for users in [10_000usize, 100_000] {
         let mut simulation = organisation(users).simulation();
         simulation.advance_to(60);
-        let batch = users_of(simulation.users());
+        let batch = UserBatches::from(users_of(simulation.users()));
         let dir = tempfile::tempdir().expect("a temporary folder");
         let store = Store::new(dir.path());
         let mut second = 0i64;

@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 
 use crate::mock::{OrgConfig, Organisation, SimUser};
-use crate::snapshot::batch::{UserBatch, UserRow};
+use crate::snapshot::batch::{UserBatch, UserBatches, UserRow};
 use crate::snapshot::record::Counters;
 use crate::snapshot::{SnapshotMeta, Store, write_snapshot};
 
@@ -102,7 +102,7 @@ pub fn generate(store: &Path, options: &GenerateOptions) -> Result<GenerateSumma
 struct Job {
     account_id: String,
     snapshot_at: DateTime<Utc>,
-    users: UserBatch,
+    users: UserBatches,
 }
 
 fn simulate_all(options: &GenerateOptions, sender: &mpsc::SyncSender<Job>) -> Result<()> {
@@ -115,7 +115,7 @@ fn simulate_all(options: &GenerateOptions, sender: &mpsc::SyncSender<Job>) -> Re
             let job = Job {
                 account_id: organisation.account_id().to_string(),
                 snapshot_at: snapshot_time(&organisation, day),
-                users: users_of(simulation.users()),
+                users: users_of(simulation.users()).into(),
             };
             if sender.send(job).is_err() {
                 // A writer failed and dropped the receiver; its error is reported by the caller.

@@ -6,7 +6,7 @@ mod common;
 use chrono::{DateTime, Utc};
 use common::*;
 use cpstat::api::decode::decode_page;
-use cpstat::snapshot::batch::UserBatch;
+use cpstat::snapshot::batch::UserBatches;
 use cpstat::snapshot::{SnapshotMeta, Store, write_snapshot};
 
 const ACCOUNT: &str = "0b5f4a8e-1111-4c1e-9d7a-000000000001";
@@ -22,7 +22,8 @@ fn write_quirky_snapshot(root: &std::path::Path) -> std::path::PathBuf {
         source: "test".into(),
         ..SnapshotMeta::default()
     };
-    write_snapshot(&Store::new(root), ACCOUNT, at, &page.users, &meta).unwrap()
+    let users = UserBatches::from(page.users);
+    write_snapshot(&Store::new(root), ACCOUNT, at, &users, &meta).unwrap()
 }
 
 #[test]
@@ -231,7 +232,7 @@ fn snapshot_never_overwritten() {
         &Store::new(dir.path()),
         ACCOUNT,
         at,
-        &UserBatch::from_records(&page.users.to_records()[..1]),
+        &UserBatches::from_records(&page.users.to_records()[..1]),
         &SnapshotMeta::default(),
     )
     .unwrap_err();

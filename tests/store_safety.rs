@@ -10,7 +10,7 @@ use std::process::Output;
 
 use common::*;
 use cpstat::mock::{DEFAULT_TOKEN, MockApi, MockOptions, OrgConfig, Organisation};
-use cpstat::snapshot::batch::UserBatch;
+use cpstat::snapshot::batch::UserBatches;
 use cpstat::snapshot::record::UserRecord;
 use cpstat::snapshot::{SnapshotMeta, Store, write_snapshot};
 
@@ -153,7 +153,7 @@ fn write_odd_snapshot(store: &Path, at: &str, users: &[UserRecord]) -> PathBuf {
         &Store::new(store),
         ACCOUNT,
         at.parse().unwrap(),
-        &UserBatch::from_records(users),
+        &UserBatches::from_records(users),
         &meta,
     )
     .unwrap()

@@ -19,7 +19,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::decode::Page;
 use super::{ApiClient, ApiError, PageRef};
-use crate::snapshot::batch::UserBatch;
+use crate::snapshot::batch::{UserBatch, UserBatches};
 
 /// Paging and consistency settings.
 #[derive(Debug, Clone)]
@@ -48,8 +48,8 @@ impl Default for FetchOptions {
 /// The users of an account and how they were obtained.
 #[derive(Debug, Clone)]
 pub struct FetchOutcome {
-    /// Unique users, in the order the server listed them.
-    pub users: UserBatch,
+    /// Unique users, in the order the server listed them, one batch per page.
+    pub users: UserBatches,
     /// `count` reported by the last response of the accepted round.
     pub count_reported: u64,
     /// Page requests that returned data, over all rounds.
@@ -242,7 +242,7 @@ fn follow_up(page: PageRef, fetched: &Page, step: u64) -> Option<PageRef> {
 
 /// Deduplicates a round by user id, in page order, and describes what, if
 /// anything, makes it inconsistent.
-fn assemble(round: Round) -> (UserBatch, u64, Option<String>) {
+fn assemble(round: Round) -> (UserBatches, u64, Option<String>) {
     let mut keep = Vec::new();
     let mut duplicates = 0u64;
     {
@@ -255,19 +255,21 @@ fn assemble(round: Round) -> (UserBatch, u64, Option<String>) {
             }
         }
     }
-    let mut users = UserBatch::default();
+    let mut users = UserBatches::default();
     let mut keep = keep.into_iter();
-    for page in round.pages.values() {
+    let count = *round.counts.last().expect("every round has its first page");
+    for page in round.pages.into_values() {
         let flags: Vec<bool> = keep.by_ref().take(page.users.len()).collect();
         if flags.iter().all(|kept| *kept) {
-            users.append(&page.users);
+            users.push(page.users);
             continue;
         }
+        let mut unique = UserBatch::default();
         for (index, _) in flags.iter().enumerate().filter(|(_, kept)| **kept) {
-            users.push_from(&page.users, index);
+            unique.push_from(&page.users, index);
         }
+        users.push(unique);
     }
-    let count = *round.counts.last().expect("every round has its first page");
     let distinct_counts: Vec<u64> = {
         let mut counts = round.counts.clone();
         counts.sort_unstable();

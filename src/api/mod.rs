@@ -3,7 +3,8 @@
 //! `client` sends single page requests with retries, `auth` supplies bearer
 //! tokens (static or renewed by the OAuth2 password grant), `fetch` plans the
 //! pages of a whole account and checks the result for consistency, and
-//! `decode` turns response bodies into [`crate::snapshot::record::UserRecord`]s.
+//! `decode` turns response bodies into columnar
+//! [`crate::snapshot::batch::UserBatch`]es.
 
 pub mod auth;
 pub mod client;

@@ -51,14 +51,6 @@ impl TextColumn {
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Option<&str>> + '_ {
         (0..self.len()).map(|index| self.get(index))
     }
-
-    /// Appends every value of `other`.
-    pub fn append(&mut self, other: &TextColumn) {
-        let shift = self.data.len();
-        self.data.push_str(&other.data);
-        self.ends.extend(other.ends.iter().map(|end| end + shift));
-        self.valid.extend_from_slice(&other.valid);
-    }
 }
 
 /// The `groups` column: per user, null or a list of `{id, name}` entries.
@@ -126,14 +118,6 @@ impl GroupsColumn {
                 })
                 .collect()
         })
-    }
-
-    fn append(&mut self, other: &GroupsColumn) {
-        let shift = self.ids.len();
-        self.ends.extend(other.ends.iter().map(|end| end + shift));
-        self.valid.extend_from_slice(&other.valid);
-        self.ids.append(&other.ids);
-        self.names.append(&other.names);
     }
 
     fn push_from(&mut self, other: &GroupsColumn, index: usize) {
@@ -355,57 +339,49 @@ impl UserBatch {
         self.average_score.push(other.average_score[index]);
         self.extra.push(other.extra.get(index));
     }
+}
 
-    /// Appends every user of `other`.
-    pub fn append(&mut self, other: &UserBatch) {
-        let sources = other.text_columns();
-        for (column, source) in self.text_columns_mut().into_iter().zip(sources) {
-            column.append(source);
-        }
-        self.user_created.extend_from_slice(&other.user_created);
-        self.groups.append(&other.groups);
-        for (column, source) in self.counters.iter_mut().zip(&other.counters) {
-            column.extend_from_slice(source);
-        }
-        self.average_score.extend_from_slice(&other.average_score);
+/// The users of one snapshot in consecutive batches, one per fetched page,
+/// so that the pages need not be copied into one batch before writing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserBatches {
+    parts: Vec<UserBatch>,
+}
+
+impl UserBatches {
+    pub fn from_records(records: &[UserRecord]) -> UserBatches {
+        UserBatch::from_records(records).into()
     }
 
-    fn text_columns(&self) -> [&TextColumn; 14] {
-        [
-            &self.user_id,
-            &self.email,
-            &self.name,
-            &self.first_name,
-            &self.last_name,
-            &self.company_name,
-            &self.manager,
-            &self.manager_email,
-            &self.department,
-            &self.country,
-            &self.branch_id,
-            &self.branch_name,
-            &self.last_action,
-            &self.extra,
-        ]
+    /// Returns the number of users in all batches.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(UserBatch::len).sum()
     }
 
-    fn text_columns_mut(&mut self) -> [&mut TextColumn; 14] {
-        [
-            &mut self.user_id,
-            &mut self.email,
-            &mut self.name,
-            &mut self.first_name,
-            &mut self.last_name,
-            &mut self.company_name,
-            &mut self.manager,
-            &mut self.manager_email,
-            &mut self.department,
-            &mut self.country,
-            &mut self.branch_id,
-            &mut self.branch_name,
-            &mut self.last_action,
-            &mut self.extra,
-        ]
+    pub fn is_empty(&self) -> bool {
+        self.parts.iter().all(UserBatch::is_empty)
+    }
+
+    pub fn push(&mut self, batch: UserBatch) {
+        self.parts.push(batch);
+    }
+
+    pub fn parts(&self) -> &[UserBatch] {
+        &self.parts
+    }
+
+    pub fn user_ids(&self) -> impl Iterator<Item = &str> + '_ {
+        self.parts.iter().flat_map(UserBatch::user_ids)
+    }
+
+    pub fn to_records(&self) -> Vec<UserRecord> {
+        self.parts.iter().flat_map(UserBatch::to_records).collect()
+    }
+}
+
+impl From<UserBatch> for UserBatches {
+    fn from(batch: UserBatch) -> UserBatches {
+        UserBatches { parts: vec![batch] }
     }
 }
 
@@ -499,12 +475,19 @@ mod tests {
     }
 
     #[test]
-    fn append_shifts_offsets() {
+    fn batches_count_and_list_every_part() {
         let records = samples();
-        let mut batch = UserBatch::from_records(&records[..2]);
-        batch.append(&UserBatch::from_records(&records[2..]));
-        assert_eq!(batch.to_records(), records);
-        assert_eq!(batch, UserBatch::from_records(&records));
+        let mut batches = UserBatches::default();
+        assert!(batches.is_empty());
+        batches.push(UserBatch::from_records(&records[..3]));
+        batches.push(UserBatch::default());
+        batches.push(UserBatch::from_records(&records[3..]));
+        assert_eq!(batches.len(), 4);
+        assert_eq!(
+            batches.user_ids().collect::<Vec<_>>(),
+            ["u-æ", "u-ø", "", "u-å"]
+        );
+        assert_eq!(batches.to_records(), records);
     }
 
     #[test]

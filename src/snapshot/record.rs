@@ -1,4 +1,6 @@
-//! One user's row in a snapshot, as decoded from the API.
+//! One user's row in a snapshot as a struct. `fetch` and the generator keep
+//! users in a columnar [`super::batch::UserBatch`], which converts to and
+//! from these records for tests and small inputs.
 
 /// A group membership of a user.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,13 +9,13 @@ use chrono::{DateTime, Utc};
 use polars::prelude::{
     Column, CompatLevel, DataFrame, Float64Chunked, Int64Chunked, IntoColumn, IntoSeries,
     KeyValueMetadata, LargeListArray, ListChunked, NewChunkedArray, ParquetCompression,
-    ParquetWriter, StatisticsOptions, StringChunked, StructChunked,
+    ParquetWriter, StatisticsOptions, StringChunked, StringChunkedBuilder, StructChunked,
 };
 use polars_arrow::bitmap::Bitmap;
 use polars_arrow::offset::OffsetsBuffer;
 use polars_parquet::write::KeyValue;
 
-use super::batch::{GroupsColumn, TextColumn, UserBatch};
+use super::batch::{TextColumn, UserBatch, UserBatches};
 use super::schema::{SCHEMA_VERSION, snapshot_schema, timestamp_type};
 use super::store::{Store, file_stem};
 
@@ -51,15 +51,22 @@ pub mod keys {
     pub const SOURCE: &str = "cpstat.source";
 }
 
-/// Builds the snapshot frame with the fixed schema.
+/// Builds the snapshot frame with the fixed schema, from the batches in order.
 pub fn users_frame(
     account_id: &str,
     snapshot_at: DateTime<Utc>,
-    users: &UserBatch,
+    users: &UserBatches,
 ) -> Result<DataFrame> {
+    let parts = users.parts();
     let height = users.len();
-    let text = |name: &str, column: &TextColumn| -> Column {
-        StringChunked::from_iter_options(name.into(), column.iter()).into_column()
+    let text = |name: &str, column: fn(&UserBatch) -> &TextColumn| -> Column {
+        let mut builder = StringChunkedBuilder::new(name.into(), height);
+        for part in parts {
+            for value in column(part).iter() {
+                builder.append_option(value);
+            }
+        }
+        builder.finish().into_column()
     };
     let mut columns = vec![
         timestamps(
@@ -71,30 +78,38 @@ pub fn users_frame(
             std::iter::repeat_n(account_id, height),
         )
         .into_column(),
-        StringChunked::from_iter_values("user_id".into(), users.user_ids()).into_column(),
-        text("email", &users.email),
-        text("name", &users.name),
-        text("first_name", &users.first_name),
-        text("last_name", &users.last_name),
-        timestamps("user_created", users.user_created.iter().copied())?,
-        text("company_name", &users.company_name),
-        text("manager", &users.manager),
-        text("manager_email", &users.manager_email),
-        text("department", &users.department),
-        text("country", &users.country),
-        text("branch_id", &users.branch_id),
-        text("branch_name", &users.branch_name),
-        groups_column(&users.groups)?,
+        text("user_id", |u| &u.user_id),
+        text("email", |u| &u.email),
+        text("name", |u| &u.name),
+        text("first_name", |u| &u.first_name),
+        text("last_name", |u| &u.last_name),
+        timestamps(
+            "user_created",
+            parts.iter().flat_map(|u| u.user_created.iter().copied()),
+        )?,
+        text("company_name", |u| &u.company_name),
+        text("manager", |u| &u.manager),
+        text("manager_email", |u| &u.manager_email),
+        text("department", |u| &u.department),
+        text("country", |u| &u.country),
+        text("branch_id", |u| &u.branch_id),
+        text("branch_name", |u| &u.branch_name),
+        groups_column(parts)?,
     ];
-    for ((_, column), values) in super::record::COUNTER_FIELDS.iter().zip(&users.counters) {
-        columns.push(Int64Chunked::from_slice_options((*column).into(), values).into_column());
+    for (index, (_, column)) in super::record::COUNTER_FIELDS.iter().enumerate() {
+        let values: Vec<Option<i64>> = parts
+            .iter()
+            .flat_map(|u| u.counters[index].iter().copied())
+            .collect();
+        columns.push(Int64Chunked::from_slice_options((*column).into(), &values).into_column());
     }
-    columns.push(text("last_action", &users.last_action));
-    columns.push(
-        Float64Chunked::from_slice_options("average_score".into(), &users.average_score)
-            .into_column(),
-    );
-    columns.push(text("extra", &users.extra));
+    columns.push(text("last_action", |u| &u.last_action));
+    let scores: Vec<Option<f64>> = parts
+        .iter()
+        .flat_map(|u| u.average_score.iter().copied())
+        .collect();
+    columns.push(Float64Chunked::from_slice_options("average_score".into(), &scores).into_column());
+    columns.push(text("extra", |u| &u.extra));
 
     let frame = DataFrame::new(height, columns)?;
     debug_assert_eq!(frame.schema().as_ref(), &snapshot_schema());
@@ -108,20 +123,34 @@ fn timestamps(name: &str, values: impl Iterator<Item = Option<i64>>) -> Result<C
 
 /// Builds `groups` as a list of `{id, name}` structs: one struct array of
 /// every membership and the offsets where each user's list starts.
-fn groups_column(groups: &GroupsColumn) -> Result<Column> {
-    let (ids, names) = groups.entries();
-    let ids = StringChunked::from_iter_options("id".into(), ids.iter()).into_series();
-    let names = StringChunked::from_iter_options("name".into(), names.iter()).into_series();
-    let flat = StructChunked::from_series("groups".into(), ids.len(), [ids, names].iter())?
+fn groups_column(parts: &[UserBatch]) -> Result<Column> {
+    let entries: usize = parts.iter().map(|u| u.groups.entries().0.len()).sum();
+    let mut ids = StringChunkedBuilder::new("id".into(), entries);
+    let mut names = StringChunkedBuilder::new("name".into(), entries);
+    let mut offsets: Vec<i64> = vec![0];
+    let mut validity = Vec::new();
+    for part in parts {
+        let (part_ids, part_names) = part.groups.entries();
+        part_ids.iter().for_each(|id| ids.append_option(id));
+        part_names.iter().for_each(|name| names.append_option(name));
+        let shift = *offsets.last().expect("offsets start with 0");
+        offsets.extend(
+            part.groups
+                .offsets()
+                .skip(1)
+                .map(|offset| shift + offset as i64),
+        );
+        validity.extend_from_slice(part.groups.validity());
+    }
+    let fields = [ids.finish().into_series(), names.finish().into_series()];
+    let flat = StructChunked::from_series("groups".into(), entries, fields.iter())?
         .into_series()
         .rechunk();
     let values = flat.to_arrow(0, CompatLevel::newest());
-    let offsets: Vec<i64> = groups.offsets().map(|offset| offset as i64).collect();
     let offsets = OffsetsBuffer::<i64>::try_from(offsets)?;
-    let validity = groups
-        .validity()
+    let validity = validity
         .contains(&false)
-        .then(|| Bitmap::from_iter(groups.validity().iter().copied()));
+        .then(|| Bitmap::from_iter(validity.iter().copied()));
     let dtype = LargeListArray::default_datatype(values.dtype().clone());
     let array = LargeListArray::try_new(dtype, offsets, values, validity)?;
     let list = ListChunked::with_chunk("groups".into(), array);
@@ -136,7 +165,7 @@ pub fn write_snapshot(
     store: &Store,
     account_id: &str,
     snapshot_at: DateTime<Utc>,
-    users: &UserBatch,
+    users: &UserBatches,
     meta: &SnapshotMeta,
 ) -> Result<PathBuf> {
     let dir = store.account_dir(account_id);

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use chrono::{DateTime, Utc};
-use cpstat::snapshot::batch::UserBatch;
+use cpstat::snapshot::batch::UserBatches;
 use cpstat::snapshot::record::{Counters, UserRecord};
 use cpstat::snapshot::{SnapshotMeta, Store, write_snapshot};
 
@@ -149,7 +149,7 @@ pub fn write_store(dir: &Path) -> PathBuf {
         record(&OLA, COMPANY_B, 10, 1, 0),
     ];
     let write = |account: &str, time: &str, users: &[UserRecord]| {
-        let users = UserBatch::from_records(users);
+        let users = UserBatches::from_records(users);
         write_snapshot(&store, account, at(time), &users, &meta)
     };
     write(ACCOUNT_A, T1, &first).expect("write A at T1");

@@ -381,7 +381,7 @@ mod tests {
                 ..UserRecord::default()
             })
             .collect();
-        let users = crate::snapshot::batch::UserBatch::from_records(&users);
+        let users = crate::snapshot::batch::UserBatches::from_records(&users);
         write_snapshot(&store, "konto-Ærø", at, &users, &SnapshotMeta::default()).unwrap();
         let file = store.list(&[]).unwrap().remove(0);
         (file, at.timestamp_micros())
