@@ -62,3 +62,38 @@ pub async fn run(cli: Cli) -> Result<ExitKind> {
         Command::Forget(args) => forget::run(args, &config()?, cli.quiet),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn one_thread(args: &[&str]) -> bool {
+        let cli = Cli::try_parse_from(std::iter::once("cpstat").chain(args.iter().copied()))
+            .expect("the arguments parse");
+        wants_one_thread(&cli)
+    }
+
+    #[test]
+    fn only_single_account_fetch_uses_one_thread() {
+        assert!(one_thread(&["fetch", "--account", "konto-ærø"]));
+        assert!(!one_thread(&["fetch", "--all-accounts"]));
+        assert!(!one_thread(&["analyze"]));
+        assert!(!one_thread(&["demo"]));
+    }
+
+    #[test]
+    fn run_blocking_works_on_both_runtimes() {
+        let current = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(current.block_on(async { run_blocking(|| 7) }), 7);
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        assert_eq!(multi.block_on(async { run_blocking(|| 8) }), 8);
+        assert_eq!(run_blocking(|| 9), 9);
+    }
+}
