@@ -18,8 +18,8 @@ use super::node::{Key, Members, NUMBER_TOKEN};
 use crate::snapshot::batch::UserBatch;
 use crate::snapshot::record::COUNTER_FIELDS;
 
-/// A documented scalar as sent. Integers that fit 64 bits arrive as numbers;
-/// other numbers keep their text, as serde_json's `arbitrary_precision`
+/// A documented scalar as sent. Integers that fit 64 bits arrive as numbers,
+/// and other numbers keep their text, as serde_json's `arbitrary_precision`
 /// hands them over.
 #[derive(Debug)]
 pub(super) enum Raw<'de> {
@@ -29,7 +29,7 @@ pub(super) enum Raw<'de> {
     Signed(i64),
     Number(String),
     Text(Cow<'de, str>),
-    /// An array or an object, named by its kind; its content is skipped.
+    /// An array or an object, named by its kind. Its content is skipped.
     Other(&'static str),
 }
 
@@ -45,8 +45,8 @@ impl Raw<'_> {
     }
 }
 
-/// How a value at one level of the page is handled: scalars become a
-/// [`Raw`], and arrays and objects are skipped unless the level reads them.
+/// The handler of one level of the page. It turns scalars into a [`Raw`]
+/// and skips arrays and objects unless it reads them.
 trait Level<'de>: Sized {
     type Value;
 
@@ -176,7 +176,7 @@ fn read_raw<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Raw<'de>>, A::
     map.next_value_seed(dispatch(RawLevel)).map(Some)
 }
 
-/// What a nested object or array property turned out to be.
+/// The kind of value found for a nested object or array property.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Nested {
     /// Null or absent.
@@ -255,7 +255,7 @@ impl<'de> Level<'de> for PageLevel {
     }
 }
 
-/// Parses a whole body; `Ok(None)` when its top level is not an object.
+/// Parses a whole body. Returns `Ok(None)` when its top level is not an object.
 pub(super) fn parse_page(body: &[u8]) -> Result<Option<PageParts<'_>>, serde_json::Error> {
     // Checking the whole body once is cheaper than serde_json checking each
     // string of a byte slice. On invalid UTF-8 the byte slice is parsed, so
@@ -338,7 +338,7 @@ pub(super) struct EntrySlots<'de> {
     pub(super) counters: [Option<Raw<'de>>; 9],
     pub(super) last_action: Option<Raw<'de>>,
     pub(super) average_score: Option<Raw<'de>>,
-    /// Whether `user` is an object; `false` when absent or another kind.
+    /// Whether `user` is an object. It is `false` when absent or of another kind.
     pub(super) has_user: bool,
     pub(super) user: UserSlots<'de>,
     pub(super) unknown: Members<'de>,
@@ -378,7 +378,7 @@ pub(super) const META_KEYS: [&str; 5] = [
 /// The documented properties of `user.branch`, in [`UserSlots::branch_values`] order.
 const BRANCH_KEYS: [&str; 2] = ["id", "name"];
 
-/// One `result` entry, read into `entry`; its value is whether it was an object.
+/// One `result` entry, read into `entry`. Its value is whether it was an object.
 struct EntryLevel<'g, 'de> {
     entry: &'g mut EntrySlots<'de>,
     groups: &'g mut Vec<GroupSlot<'de>>,
@@ -442,7 +442,7 @@ impl<'de> Level<'de> for EntryLevel<'_, 'de> {
     }
 }
 
-/// The `user` object; its value is whether it was an object.
+/// The `user` object. Its value is whether it was an object.
 struct UserLevel<'s, 'de> {
     slots: &'s mut UserSlots<'de>,
     groups: &'s mut Vec<GroupSlot<'de>>,
