@@ -135,24 +135,28 @@ pub(crate) fn dimension_values(frame: LazyFrame, carry: &[&str]) -> PolarsResult
         .iter()
         .map(|(dimension, column)| frame.clone().select(tagged(dimension, col(*column))))
         .collect();
+    parts.push(group_names(
+        frame.clone().select(tagged("group", col("groups"))),
+    ));
+    parts.push(frame.select(tagged(ACCOUNT_DIMENSION, col("account_id"))));
+    concat(parts, UnionArgs::default())
+}
+
+/// Replaces the list of groups in the `raw` column with one row per
+/// membership whose `raw` is the group's name. A user without groups keeps
+/// one row with a null name.
+pub(crate) fn group_names(frame: LazyFrame) -> LazyFrame {
     let explode = ExplodeOptions {
         empty_as_null: true,
         keep_nulls: true,
     };
-    let groups = frame
-        .clone()
-        .select(tagged("group", col("groups")))
-        .explode(cols(["raw"]), explode)
-        .with_column(
-            col("raw")
-                .struct_()
-                .field_by_name("name")
-                .cast(DataType::String)
-                .alias("raw"),
-        );
-    parts.push(groups);
-    parts.push(frame.select(tagged(ACCOUNT_DIMENSION, col("account_id"))));
-    concat(parts, UnionArgs::default())
+    frame.explode(cols(["raw"]), explode).with_column(
+        col("raw")
+            .struct_()
+            .field_by_name("name")
+            .cast(DataType::String)
+            .alias("raw"),
+    )
 }
 
 fn group_totals() -> Vec<Expr> {

@@ -6,7 +6,7 @@ use foldhash::{HashMap, HashSet};
 use anyhow::{Context, Result};
 use polars::prelude::*;
 
-use crate::analysis::group_rates::{ACCOUNT_DIMENSION, SCALAR_DIMENSIONS};
+use crate::analysis::group_rates::{ACCOUNT_DIMENSION, SCALAR_DIMENSIONS, group_names};
 use crate::analysis::normalize::normalize_key;
 use crate::analysis::periods::changes_and_departures;
 use crate::analysis::prepare::{cleaned_snapshot_rows, utc_datetime};
@@ -71,7 +71,7 @@ pub fn departures(earlier: &DataFrame, later: &DataFrame) -> Result<DataFrame> {
 }
 
 /// Builds the rows of [`departures`] from the positions of the departed
-/// users in `earlier`, as [`PeriodPiece::compute_with`] finds them.
+/// users in `earlier`, as [`PeriodPiece::compute`] finds them.
 fn departures_at(earlier: &DataFrame, positions: Vec<IdxSize>) -> Result<DataFrame> {
     let positions = IdxCa::from_vec("".into(), positions);
     compact(earlier.select(IDENTITY_COLUMNS)?.take(&positions)?)
@@ -260,23 +260,8 @@ fn file_spellings(rows: &DataFrame) -> Result<DataFrame> {
         HashMap::from_iter([(account, rows.height() as u64)]),
     ));
 
-    let explode = ExplodeOptions {
-        empty_as_null: true,
-        keep_nulls: true,
-    };
-    let memberships = rows
-        .clone()
-        .lazy()
-        .select([col("groups").alias("raw")])
-        .explode(cols(["raw"]), explode)
-        .with_column(
-            col("raw")
-                .struct_()
-                .field_by_name("name")
-                .cast(DataType::String)
-                .alias("raw"),
-        )
-        .collect()?;
+    let memberships =
+        group_names(rows.clone().lazy().select([col("groups").alias("raw")])).collect()?;
     counts.push(("group", count_spellings(memberships.column("raw")?.str()?)));
     Ok(spellings_frame(account, counts))
 }
@@ -318,16 +303,11 @@ fn spellings_frame(account: &str, counts: Vec<(&str, HashMap<&str, u64>)>) -> Da
 
 impl PeriodPiece {
     /// Computes the piece of the period between two snapshots from the output
-    /// of [`file_rows`] for each of them.
-    pub fn compute(start: &DataFrame, end: &DataFrame) -> Result<Self> {
-        Ok(Self::compute_with(start, end, false)?.0)
-    }
-
-    /// Computes the piece as [`PeriodPiece::compute`] does and, when
-    /// `with_departures`, the [`departures`] from `start` to `end` from the
-    /// same join. Departures are only meaningful when `end` is the next
-    /// file of the account after `start`.
-    pub fn compute_with(
+    /// of [`file_rows`] for each of them and, when `with_departures`, the
+    /// [`departures`] from `start` to `end` from the same join. Departures are
+    /// only meaningful when `end` is the next file of the account after
+    /// `start`.
+    pub fn compute(
         start: &DataFrame,
         end: &DataFrame,
         with_departures: bool,
