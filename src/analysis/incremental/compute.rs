@@ -225,7 +225,7 @@ impl<'a> Run<'a> {
         }
         let start_rows = buffer.rows(self.files, start)?;
         let end_rows = buffer.rows(self.files, end)?;
-        let (piece, departed) = PeriodPiece::compute_with(&start_rows, &end_rows, with_departures)?;
+        let (piece, departed) = PeriodPiece::compute(&start_rows, &end_rows, with_departures)?;
         stats.periods_computed += 1;
         if let Some((cache, start_print, end_print)) = &ends {
             let saved = cache.save_period(

@@ -193,7 +193,7 @@ fn finish_user(
     let extra = collect_extra(entry);
 
     users.push(&UserRow {
-        user_id: user_id.clone(),
+        user_id,
         email,
         name,
         first_name,
@@ -215,7 +215,7 @@ fn finish_user(
     Ok(())
 }
 
-/// Reads an optional text slot; an error names `field` and the user `id`.
+/// Reads an optional text slot. An error names `field` and the user `id`.
 fn slot_text<'v>(
     raw: &'v Option<Raw<'_>>,
     field: &str,
