@@ -136,9 +136,11 @@ fn write_tables(
 /// Writes one frame as Parquet, synced to disk.
 pub fn write_parquet(path: &Path, frame: &mut DataFrame) -> Result<()> {
     let file = create_private_file(path)?;
-    ParquetWriter::new(&file)
-        .with_compression(ParquetCompression::Zstd(None))
-        .finish(frame)?;
+    crate::snapshot::write::write_buffered(&file, |writer| {
+        ParquetWriter::new(writer)
+            .with_compression(ParquetCompression::Zstd(None))
+            .finish(frame)
+    })?;
     file.sync_all()?;
     restrict_file(path)
 }

@@ -353,10 +353,12 @@ fn write_piece(store: &Store, path: &Path, key: &str, frame: &DataFrame) -> Resu
         .tempfile_in(dir)
         .with_context(|| format!("failed to create a temporary file in {}", dir.display()))?;
     let metadata = vec![KeyValue::new(KEY_METADATA.to_string(), key.to_string())];
-    let written = ParquetWriter::new(temp.as_file())
-        .with_compression(ParquetCompression::Lz4Raw)
-        .with_key_value_metadata(Some(KeyValueMetadata::Static(metadata)))
-        .finish(&mut frame.clone());
+    let written = crate::snapshot::write::write_buffered(temp.as_file(), |writer| {
+        ParquetWriter::new(writer)
+            .with_compression(ParquetCompression::Lz4Raw)
+            .with_key_value_metadata(Some(KeyValueMetadata::Static(metadata)))
+            .finish(&mut frame.clone())
+    });
     Context::with_context(written, || {
         format!("failed to write the cache piece {}", path.display())
     })?;
