@@ -12,6 +12,7 @@
 //! [`UserBatch`], without a record or a heap string per value.
 
 mod node;
+mod plain;
 mod stream;
 
 use std::borrow::Cow;
@@ -50,6 +51,20 @@ pub enum DecodeError {
 
 /// Decodes one response body.
 pub fn decode_page(body: &[u8]) -> Result<Page, DecodeError> {
+    // The common page goes straight into the batch; any other page, and
+    // every page with an error, through the general decoder.
+    let common = std::str::from_utf8(body)
+        .map_err(|_| plain::Unusual)
+        .and_then(plain::decode);
+    match common {
+        Ok(page) => Ok(page),
+        Err(plain::Unusual) => decode_general(body),
+    }
+}
+
+/// Decodes any body: every kind of value the API may send, undocumented
+/// properties, and the errors.
+fn decode_general(body: &[u8]) -> Result<Page, DecodeError> {
     let parts = stream::parse_page(body).map_err(|e| DecodeError::NotJson {
         reason: e.to_string(),
         preview: preview(body),
@@ -96,7 +111,7 @@ fn page_count(value: Option<&Raw<'_>>, field: &str) -> Result<u64, DecodeError> 
 /// Formats a value as JSON text, for messages.
 fn value_text(raw: &Raw<'_>) -> String {
     match raw {
-        Raw::Number(text) => text.clone(),
+        Raw::Number(text) => text.to_string(),
         Raw::Unsigned(n) => n.to_string(),
         Raw::Signed(n) => n.to_string(),
         Raw::Null => "null".to_string(),

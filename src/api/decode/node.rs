@@ -19,7 +19,7 @@ pub(super) const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 pub(super) enum Node<'a> {
     Null,
     Bool(bool),
-    Number(String),
+    Number(Cow<'a, str>),
     Text(Cow<'a, str>),
     Array(Vec<Node<'a>>),
     Object(Vec<(Cow<'a, str>, Node<'a>)>),
@@ -36,7 +36,7 @@ impl Node<'_> {
             Node::Bool(b) => Value::Bool(*b),
             Node::Number(text) => text
                 .parse::<serde_json::Number>()
-                .map_or_else(|_| Value::String(text.clone()), Value::Number),
+                .map_or_else(|_| Value::String(text.to_string()), Value::Number),
             Node::Text(text) => Value::String(text.to_string()),
             Node::Array(items) => Value::Array(items.iter().map(Node::to_value).collect()),
             Node::Object(members) => Value::Object(to_map(members.iter())),
@@ -84,15 +84,16 @@ impl<'de> serde::de::Visitor<'de> for NodeVisitor {
     }
 
     fn visit_i64<E>(self, value: i64) -> Result<Node<'de>, E> {
-        Ok(Node::Number(value.to_string()))
+        Ok(Node::Number(Cow::Owned(value.to_string())))
     }
 
     fn visit_u64<E>(self, value: u64) -> Result<Node<'de>, E> {
-        Ok(Node::Number(value.to_string()))
+        Ok(Node::Number(Cow::Owned(value.to_string())))
     }
 
     fn visit_f64<E>(self, value: f64) -> Result<Node<'de>, E> {
-        Ok(serde_json::Number::from_f64(value).map_or(Node::Null, |n| Node::Number(n.to_string())))
+        Ok(serde_json::Number::from_f64(value)
+            .map_or(Node::Null, |n| Node::Number(Cow::Owned(n.to_string()))))
     }
 
     fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Node<'de>, E> {
@@ -119,7 +120,7 @@ impl<'de> serde::de::Visitor<'de> for NodeVisitor {
         let mut members = Vec::new();
         while let Some(Key(key)) = map.next_key()? {
             if members.is_empty() && key == NUMBER_TOKEN {
-                let text: String = map.next_value()?;
+                let Key(text) = map.next_value()?;
                 return Ok(Node::Number(text));
             }
             members.push((key, map.next_value()?));

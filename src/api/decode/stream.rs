@@ -27,7 +27,7 @@ pub(super) enum Raw<'de> {
     Bool(bool),
     Unsigned(u64),
     Signed(i64),
-    Number(String),
+    Number(Cow<'de, str>),
     Text(Cow<'de, str>),
     /// An array or an object, named by its kind. Its content is skipped.
     Other(&'static str),
@@ -116,8 +116,9 @@ impl<'de, L: Level<'de>> Visitor<'de> for Dispatch<'de, L> {
     fn visit_f64<E>(self, value: f64) -> Result<L::Value, E> {
         // Not reached with `arbitrary_precision`, which sends such numbers
         // as text; kept so that the visitor stays correct without it.
-        let raw = serde_json::Number::from_f64(value)
-            .map_or(Raw::Null, |number| Raw::Number(number.to_string()));
+        let raw = serde_json::Number::from_f64(value).map_or(Raw::Null, |number| {
+            Raw::Number(Cow::Owned(number.to_string()))
+        });
         Ok(self.0.scalar(raw))
     }
 
@@ -140,7 +141,7 @@ impl<'de, L: Level<'de>> Visitor<'de> for Dispatch<'de, L> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<L::Value, A::Error> {
         let first = map.next_key::<Key<'de>>()?.map(|Key(key)| key);
         if first.as_deref() == Some(NUMBER_TOKEN) {
-            let text: String = map.next_value()?;
+            let Key(text) = map.next_value()?;
             return Ok(self.0.scalar(Raw::Number(text)));
         }
         self.0.object(first, map)
@@ -385,7 +386,7 @@ struct EntryLevel<'g, 'de> {
 }
 
 /// Returns the position of a counter's API name in [`COUNTER_FIELDS`].
-fn counter_index(key: &str) -> Option<usize> {
+pub(super) fn counter_index(key: &str) -> Option<usize> {
     let index = match key {
         "enrolledCourses" => 0,
         "notCompletedCourses" => 1,
