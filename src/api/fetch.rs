@@ -246,7 +246,9 @@ fn assemble(round: Round) -> (UserBatches, u64, Option<String>) {
     let mut keep = Vec::new();
     let mut duplicates = 0u64;
     {
-        let mut seen = HashSet::new();
+        let users = round.pages.values().map(|page| page.users.len()).sum();
+        let mut seen =
+            HashSet::with_capacity_and_hasher(users, foldhash::fast::RandomState::default());
         for page in round.pages.values() {
             for user_id in page.users.user_ids() {
                 let first = seen.insert(user_id);

@@ -97,18 +97,12 @@ pub fn users_frame(
         groups_column(parts)?,
     ];
     for (index, (_, column)) in super::record::COUNTER_FIELDS.iter().enumerate() {
-        let values: Vec<Option<i64>> = parts
-            .iter()
-            .flat_map(|u| u.counters[index].iter().copied())
-            .collect();
-        columns.push(Int64Chunked::from_slice_options((*column).into(), &values).into_column());
+        let values = parts.iter().flat_map(|u| u.counters[index].iter().copied());
+        columns.push(Int64Chunked::from_iter_options((*column).into(), values).into_column());
     }
     columns.push(text("last_action", |u| &u.last_action));
-    let scores: Vec<Option<f64>> = parts
-        .iter()
-        .flat_map(|u| u.average_score.iter().copied())
-        .collect();
-    columns.push(Float64Chunked::from_slice_options("average_score".into(), &scores).into_column());
+    let scores = parts.iter().flat_map(|u| u.average_score.iter().copied());
+    columns.push(Float64Chunked::from_iter_options("average_score".into(), scores).into_column());
     columns.push(text("extra", |u| &u.extra));
 
     let frame = DataFrame::new(height, columns)?;
