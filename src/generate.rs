@@ -144,7 +144,7 @@ fn write_jobs(
             source: "generator".to_string(),
             ..SnapshotMeta::default()
         };
-        let path = write_snapshot(store, &job.account_id, job.snapshot_at, &job.users, &meta)
+        let path = write_snapshot(store, &job.account_id, job.snapshot_at, job.users, &meta)
             .with_context(|| {
                 format!(
                     "failed to write the generated snapshot of {}",

@@ -23,7 +23,7 @@ fn write_quirky_snapshot(root: &std::path::Path) -> std::path::PathBuf {
         ..SnapshotMeta::default()
     };
     let users = UserBatches::from(page.users);
-    write_snapshot(&Store::new(root), ACCOUNT, at, &users, &meta).unwrap()
+    write_snapshot(&Store::new(root), ACCOUNT, at, users, &meta).unwrap()
 }
 
 #[test]
@@ -232,7 +232,7 @@ fn snapshot_never_overwritten() {
         &Store::new(dir.path()),
         ACCOUNT,
         at,
-        &UserBatches::from_records(&page.users.to_records()[..1]),
+        UserBatches::from_records(&page.users.to_records()[..1]),
         &SnapshotMeta::default(),
     )
     .unwrap_err();

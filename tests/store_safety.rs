@@ -153,7 +153,7 @@ fn write_odd_snapshot(store: &Path, at: &str, users: &[UserRecord]) -> PathBuf {
         &Store::new(store),
         ACCOUNT,
         at.parse().unwrap(),
-        &UserBatches::from_records(users),
+        UserBatches::from_records(users),
         &meta,
     )
     .unwrap()

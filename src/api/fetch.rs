@@ -49,7 +49,10 @@ impl Default for FetchOptions {
 #[derive(Debug, Clone)]
 pub struct FetchOutcome {
     /// Unique users, in the order the server listed them, one batch per page.
+    /// Writing the snapshot takes them out, so count with `user_count`.
     pub users: UserBatches,
+    /// The number of unique users fetched.
+    pub user_count: usize,
     /// `count` reported by the last response of the accepted round.
     pub count_reported: u64,
     /// Page requests that returned data, over all rounds.
@@ -68,7 +71,7 @@ pub struct FetchOutcome {
 impl FetchOutcome {
     /// Users missing from (positive) or beyond (negative) the reported count.
     pub fn shortfall(&self) -> i64 {
-        self.count_reported as i64 - self.users.len() as i64
+        self.count_reported as i64 - self.user_count as i64
     }
 }
 
@@ -108,6 +111,7 @@ pub async fn fetch_account(
         pages += round.requests;
         let (users, count, problem) = assemble(round);
         let outcome = |complete: bool, notes: Vec<String>| FetchOutcome {
+            user_count: users.len(),
             users,
             count_reported: count,
             pages,

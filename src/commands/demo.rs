@@ -198,7 +198,7 @@ async fn fetch_one(
             "{}  {:<24} {:>6} users  {} pages  -> {}",
             date,
             organisation.config().company_name,
-            outcome.users.len(),
+            outcome.user_count,
             outcome.pages,
             path.display()
         );

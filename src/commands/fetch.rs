@@ -75,7 +75,7 @@ impl FetchResult {
             } else {
                 "partial"
             },
-            users: Some(outcome.users.len()),
+            users: Some(outcome.user_count),
             count_reported: Some(outcome.count_reported),
             pages: Some(outcome.pages),
             retries: Some(outcome.retries),
@@ -137,7 +137,7 @@ pub async fn fetch_and_write(
     let store = Store::new(&settings.store);
     crate::snapshot::write::remove_leftovers(&store.account_dir(&account.id))?;
 
-    let outcome = fetch_account(&client, &account.id, &settings.fetch, progress)
+    let mut outcome = fetch_account(&client, &account.id, &settings.fetch, progress)
         .await
         .with_context(|| {
             format!(
@@ -159,11 +159,11 @@ pub async fn fetch_and_write(
         notes: outcome.notes.clone(),
         source: "api".to_string(),
     };
-    let path = super::run_blocking(|| {
-        write_snapshot(&store, &account.id, snapshot_at, &outcome.users, &meta)
-    })
-    .with_context(|| format!("failed to write the snapshot of account {}", account.id))?;
-    tracing::info!(file = %path.display(), users = outcome.users.len(), "wrote snapshot");
+    let users = std::mem::take(&mut outcome.users);
+    let path =
+        super::run_blocking(|| write_snapshot(&store, &account.id, snapshot_at, users, &meta))
+            .with_context(|| format!("failed to write the snapshot of account {}", account.id))?;
+    tracing::info!(file = %path.display(), users = outcome.user_count, "wrote snapshot");
     if !outcome.complete {
         tracing::warn!(account = %account.id, shortfall = outcome.shortfall(), "wrote a partial snapshot");
     }
@@ -177,13 +177,12 @@ pub fn summary_line(account: &str, outcome: &FetchOutcome, path: &std::path::Pat
     } else {
         format!(
             " PARTIAL: {} of {} users",
-            outcome.users.len(),
-            outcome.count_reported
+            outcome.user_count, outcome.count_reported
         )
     };
     format!(
         "fetched {} users of account {account} in {} pages ({} retries, {} rounds) in {:.1}s -> {}{partial}",
-        outcome.users.len(),
+        outcome.user_count,
         outcome.pages,
         outcome.retries,
         outcome.rounds,

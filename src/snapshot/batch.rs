@@ -370,6 +370,10 @@ impl UserBatches {
         &self.parts
     }
 
+    pub fn into_parts(self) -> Vec<UserBatch> {
+        self.parts
+    }
+
     pub fn user_ids(&self) -> impl Iterator<Item = &str> + '_ {
         self.parts.iter().flat_map(UserBatch::user_ids)
     }

@@ -150,7 +150,7 @@ pub fn write_store(dir: &Path) -> PathBuf {
     ];
     let write = |account: &str, time: &str, users: &[UserRecord]| {
         let users = UserBatches::from_records(users);
-        write_snapshot(&store, account, at(time), &users, &meta)
+        write_snapshot(&store, account, at(time), users, &meta)
     };
     write(ACCOUNT_A, T1, &first).expect("write A at T1");
     write(ACCOUNT_A, T2, &second).expect("write A at T2");

@@ -362,7 +362,7 @@ mod tests {
             })
             .collect();
         let users = crate::snapshot::batch::UserBatches::from_records(&users);
-        write_snapshot(&store, "konto-Ærø", at, &users, &SnapshotMeta::default()).unwrap();
+        write_snapshot(&store, "konto-Ærø", at, users, &SnapshotMeta::default()).unwrap();
         let file = store.list(&[]).unwrap().remove(0);
         (file, at.timestamp_micros())
     }
