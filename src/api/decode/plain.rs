@@ -390,7 +390,26 @@ impl<'de> Reader<'de> {
     fn counter(&mut self) -> Read<Option<i64>> {
         match self.peek()? {
             b'n' => self.literal(b"null").map(|()| None),
-            b'-' | b'0'..=b'9' => accepted(raw_int(Some(&self.number()?))),
+            b'1'..=b'9' => {
+                // Most counters are a few digits, read here directly. A
+                // longer or other number goes through the general reader.
+                let start = self.pos;
+                let mut value = 0i64;
+                while let Some(&digit @ b'0'..=b'9') = self.bytes.get(self.pos) {
+                    if self.pos - start == 15 {
+                        self.pos = start;
+                        return accepted(raw_int(Some(&self.number()?)));
+                    }
+                    value = value * 10 + i64::from(digit - b'0');
+                    self.pos += 1;
+                }
+                if let Some(b'.' | b'e' | b'E') = self.bytes.get(self.pos) {
+                    self.pos = start;
+                    return accepted(raw_int(Some(&self.number()?)));
+                }
+                Ok(Some(value))
+            }
+            b'-' | b'0' => accepted(raw_int(Some(&self.number()?))),
             _ => Err(Unusual),
         }
     }
@@ -892,7 +911,8 @@ mod tests {
 
     fn counter_value() -> BoxedStrategy<String> {
         prop_oneof![
-            80 => (0u32..50).prop_map(|n| n.to_string()),
+            70 => (0u32..50).prop_map(|n| n.to_string()),
+            10 => (0u64..100_000_000_000_000_000).prop_map(|n| n.to_string()),
             8 => null(),
             1 => unusual_value(),
             1 => string_value(),
