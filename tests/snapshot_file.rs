@@ -266,3 +266,79 @@ fn snapshot_files_private() {
         0o700
     );
 }
+
+/// Describes every column chunk of a file as the `parquet` crate reads
+/// its footer: path, encodings, compression, value count and statistics.
+fn column_chunks(path: &std::path::Path) -> Vec<String> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let metadata = reader.metadata();
+    assert_eq!(metadata.num_row_groups(), 1, "{}", path.display());
+    metadata
+        .row_group(0)
+        .columns()
+        .iter()
+        .map(|chunk| {
+            format!(
+                "{} {:?} {:?} {} {:?}",
+                chunk.column_path(),
+                chunk.encodings().collect::<Vec<_>>(),
+                chunk.compression(),
+                chunk.num_values(),
+                chunk.statistics()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn snapshot_matches_polars_writer() {
+    use cpstat::mock::{OrgConfig, Organisation};
+    use polars::prelude::{KeyValueMetadata, ParquetCompression, ParquetWriter, StatisticsOptions};
+
+    // Simulated users and the quirky page, in two batches: text with
+    // escapes, nulls, empty and absent group lists and undocumented
+    // properties.
+    let mut simulation = Organisation::new(OrgConfig {
+        users: 3000,
+        ..OrgConfig::default()
+    })
+    .simulation();
+    simulation.advance_to(60);
+    let body = std::fs::read(data_file("quirky_page.json")).unwrap();
+    let mut users = UserBatches::from(cpstat::generate::users_of(simulation.users()));
+    users.push(decode_page(&body).unwrap().users);
+    let expected_rows = simulation.users().len() + 4;
+    let at: DateTime<Utc> = "2026-11-30T06:00:00Z".parse().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let written = write_snapshot(
+        &Store::new(dir.path()),
+        ACCOUNT,
+        at,
+        users.clone(),
+        &SnapshotMeta::default(),
+    )
+    .unwrap();
+    let mut frame = cpstat::snapshot::write::users_frame(ACCOUNT, at, users).unwrap();
+    let by_polars = dir.path().join("by_polars.parquet");
+    let file = std::fs::File::create(&by_polars).unwrap();
+    let metadata = key_values(&written)
+        .into_iter()
+        .filter(|(key, _)| key.starts_with("cpstat."))
+        .map(|(key, value)| polars_parquet::write::KeyValue::new(key, value))
+        .collect();
+    ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_statistics(StatisticsOptions::default())
+        .with_key_value_metadata(Some(KeyValueMetadata::Static(metadata)))
+        .finish(&mut frame)
+        .unwrap();
+
+    let rows = read_rows(&written);
+    assert_eq!(rows.len(), expected_rows);
+    assert_eq!(format!("{rows:?}"), format!("{:?}", read_rows(&by_polars)));
+    assert_eq!(column_types(&written), column_types(&by_polars));
+    assert_eq!(column_chunks(&written), column_chunks(&by_polars));
+    assert_eq!(key_values(&written), key_values(&by_polars));
+}
