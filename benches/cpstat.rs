@@ -11,7 +11,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 
 use cpstat::analysis::AnalysisParams;
 use cpstat::api::auth::Credentials;
-use cpstat::api::decode::decode_page;
+use cpstat::api::decode::decode_page_expecting;
 use cpstat::api::fetch::NoProgress;
 use cpstat::api::{ApiClient, ClientOptions, FetchOptions, fetch_account};
 use cpstat::generate::{GenerateOptions, generate, users_of};
@@ -45,7 +45,7 @@ fn decoding(c: &mut Criterion) {
         let body = page_body(users);
         group.throughput(Throughput::Elements(users as u64));
         group.bench_with_input(BenchmarkId::from_parameter(users), &body, |b, body| {
-            b.iter(|| decode_page(body).expect("the page decodes"))
+            b.iter(|| decode_page_expecting(body, users).expect("the page decodes"))
         });
     }
     group.finish();

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::{StatusCode, Url, header};
 
 use super::auth::{Credentials, TokenProvider};
-use super::decode::{DecodeError, Page, decode_page};
+use super::decode::{DecodeError, Page, decode_page_expecting};
 use super::retry::{RetryAfter, RetryPolicy, parse_retry_after};
 use super::{ApiError, PageRef};
 
@@ -273,7 +273,7 @@ async fn read_page(
             });
         }
     };
-    match decode_page(&body) {
+    match decode_page_expecting(&body, usize::try_from(page.take).unwrap_or(usize::MAX)) {
         Ok(decoded) => Ok(Attempt::Done(Box::new(decoded))),
         Err(source @ DecodeError::Field { .. }) => Err(ApiError::Decode {
             account: account.to_string(),

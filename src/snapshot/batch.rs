@@ -28,6 +28,12 @@ impl TextColumn {
         self.ends.is_empty()
     }
 
+    /// Makes room for `values` more values, not for their text.
+    fn reserve_values(&mut self, values: usize) {
+        self.ends.reserve(values);
+        self.valid.reserve(values);
+    }
+
     pub fn push(&mut self, value: Option<&str>) {
         if let Some(text) = value {
             self.data.push_str(text);
@@ -70,6 +76,11 @@ impl GroupsColumn {
 
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
+    }
+
+    fn reserve_users(&mut self, users: usize) {
+        self.ends.reserve(users);
+        self.valid.reserve(users);
     }
 
     /// Appends a user without groups (null, not an empty list).
@@ -190,6 +201,38 @@ pub struct UserBatch {
 }
 
 impl UserBatch {
+    /// Creates an empty batch with room for `users` users in every column
+    /// of fixed-size values, so that a page of the expected size is
+    /// appended without growing them. Text grows as it comes.
+    pub fn with_capacity(users: usize) -> UserBatch {
+        let mut batch = UserBatch::default();
+        for column in [
+            &mut batch.user_id,
+            &mut batch.email,
+            &mut batch.name,
+            &mut batch.first_name,
+            &mut batch.last_name,
+            &mut batch.company_name,
+            &mut batch.manager,
+            &mut batch.manager_email,
+            &mut batch.department,
+            &mut batch.country,
+            &mut batch.branch_id,
+            &mut batch.branch_name,
+            &mut batch.last_action,
+            &mut batch.extra,
+        ] {
+            column.reserve_values(users);
+        }
+        batch.groups.reserve_users(users);
+        batch.user_created.reserve(users);
+        for column in &mut batch.counters {
+            column.reserve(users);
+        }
+        batch.average_score.reserve(users);
+        batch
+    }
+
     pub fn len(&self) -> usize {
         self.user_id.len()
     }

@@ -51,11 +51,17 @@ pub enum DecodeError {
 
 /// Decodes one response body.
 pub fn decode_page(body: &[u8]) -> Result<Page, DecodeError> {
+    decode_page_expecting(body, 0)
+}
+
+/// Decodes one response body of about `users` users, the page size that
+/// was requested, which sizes the batch's columns up front.
+pub fn decode_page_expecting(body: &[u8], users: usize) -> Result<Page, DecodeError> {
     // The common page goes straight into the batch; any other page, and
     // every page with an error, through the general decoder.
     let common = std::str::from_utf8(body)
         .map_err(|_| plain::Unusual)
-        .and_then(plain::decode);
+        .and_then(|text| plain::decode(text, users));
     match common {
         Ok(page) => Ok(page),
         Err(plain::Unusual) => decode_general(body),

@@ -29,8 +29,13 @@ fn accepted<T, E>(result: Result<T, E>) -> Read<T> {
     result.map_err(|_| Unusual)
 }
 
-/// Decodes a whole body of documented properties only.
-pub(super) fn decode(text: &str) -> Read<Page> {
+/// The most users a batch is sized for before its page is read, so that
+/// a very large requested page size does not reserve memory up front.
+const MAX_EXPECTED_USERS: usize = 10_000;
+
+/// Decodes a whole body of documented properties only, sizing the batch
+/// for `expected` users.
+pub(super) fn decode(text: &str, expected: usize) -> Read<Page> {
     let mut reader = Reader::new(text);
     reader.open(b'{')?;
     let (mut count, mut fetched, mut users) = (None, None, None);
@@ -39,7 +44,7 @@ pub(super) fn decode(text: &str) -> Read<Page> {
         match &*key {
             "count" if count.is_none() => count = Some(reader.scalar()?),
             "fetched" if fetched.is_none() => fetched = Some(reader.scalar()?),
-            "result" if users.is_none() => users = Some(result(&mut reader)?),
+            "result" if users.is_none() => users = Some(result(&mut reader, expected)?),
             _ => return Err(Unusual),
         }
     }
@@ -51,9 +56,9 @@ pub(super) fn decode(text: &str) -> Read<Page> {
     })
 }
 
-fn result(reader: &mut Reader<'_>) -> Read<UserBatch> {
+fn result(reader: &mut Reader<'_>, expected: usize) -> Read<UserBatch> {
     reader.open(b'[')?;
-    let mut users = UserBatch::default();
+    let mut users = UserBatch::with_capacity(expected.min(MAX_EXPECTED_USERS));
     let mut groups = Vec::new();
     let mut elements = Elements::new();
     while elements.next(reader)? {
@@ -683,7 +688,7 @@ mod tests {
     }
 
     fn check_agreement(body: &str) -> Result<(), TestCaseError> {
-        let Ok(page) = decode(body) else {
+        let Ok(page) = decode(body, 3) else {
             return Ok(());
         };
         match decode_general(body.as_bytes()) {
@@ -697,7 +702,7 @@ mod tests {
     fn mock_pages_use_direct_reader() {
         for users in [1, 50, 300] {
             let body = mock_page(users);
-            let page = decode(&body).expect("a mock page is a common page");
+            let page = decode(&body, 3).expect("a mock page is a common page");
             let general = decode_general(body.as_bytes()).unwrap();
             assert_eq!(page.users.len(), general.users.len());
             assert_eq!(page.users, general.users);
@@ -705,7 +710,10 @@ mod tests {
         }
         let pretty: serde_json::Value = serde_json::from_str(&mock_page(20)).unwrap();
         let pretty = serde_json::to_string_pretty(&pretty).unwrap();
-        assert!(decode(&pretty).is_ok(), "whitespace between tokens is read");
+        assert!(
+            decode(&pretty, 3).is_ok(),
+            "whitespace between tokens is read"
+        );
     }
 
     #[test]
@@ -729,10 +737,10 @@ mod tests {
             r#"{"count":0,"fetched":0,"result":[]} x"#,
         ];
         for body in cases {
-            assert_eq!(decode(body).err(), Some(Unusual), "{body}");
+            assert_eq!(decode(body, 3).err(), Some(Unusual), "{body}");
         }
         let escaped = r#"{"count":1,"fetched":1,"result":[{"user":{"id":" \u00d8-1 ","name":"S\u00f8ren \ud83d\ude00\n"}}]}"#;
-        let page = decode(escaped).expect("escapes are read");
+        let page = decode(escaped, 3).expect("escapes are read");
         assert_eq!(page.users.user_id(0), "Ø-1");
         assert_eq!(page.users.name.get(0), Some("Søren 😀\n"));
     }
@@ -744,7 +752,7 @@ mod tests {
              "user":{"id":-0,"branch":{"id":123456789012345678901234567890,"name":null},
                      "groups":[{"id":1.50,"name":"Alle"}]}},
             {"averageScore":18446744073709551615,"user":{"id":18446744073709551615}}]}"#;
-        let page = decode(body).expect("a common page");
+        let page = decode(body, 3).expect("a common page");
         assert_eq!(page.users.counters[6][0], Some(i64::MAX));
         assert_eq!(page.users.counters[7][0], Some(0));
         assert!(page.users.average_score[0].is_some_and(|s| s == 0.0 && s.is_sign_negative()));
