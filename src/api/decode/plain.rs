@@ -1,6 +1,6 @@
 //! The common page, decoded straight into the batch.
 //!
-//! Most pages hold documented properties only, each once per object, with
+//! Most pages contain documented properties only, each once per object, with
 //! the documented kinds of value. Such a page is read here byte by byte
 //! into the page's [`UserBatch`], without the visitors of [`super::stream`]
 //! and without allocating for a string that has no escapes. Anything
@@ -29,15 +29,16 @@ fn accepted<T, E>(result: Result<T, E>) -> Read<T> {
     result.map_err(|_| Unusual)
 }
 
-/// The most users a batch is sized for before its page is read, so that
-/// a very large requested page size does not reserve memory up front.
+/// The maximum number of users a batch is sized for before its page is
+/// read, so that a very large requested page size reserves at most this
+/// much up front.
 const MAX_EXPECTED_USERS: usize = 10_000;
 
 /// Decodes a whole body of documented properties only, sizing the batch
 /// for `expected` users.
 pub(super) fn decode(text: &str, expected: usize) -> Read<Page> {
     let mut reader = Reader::new(text);
-    reader.open(b'{')?;
+    reader.expect(b'{')?;
     let (mut count, mut fetched, mut users) = (None, None, None);
     let mut members = Members::new();
     while let Some(key) = members.next_key(&mut reader)? {
@@ -57,7 +58,7 @@ pub(super) fn decode(text: &str, expected: usize) -> Read<Page> {
 }
 
 fn result(reader: &mut Reader<'_>, expected: usize) -> Read<UserBatch> {
-    reader.open(b'[')?;
+    reader.expect(b'[')?;
     let mut users = UserBatch::with_capacity(expected.min(MAX_EXPECTED_USERS));
     let mut groups = Vec::new();
     let mut elements = Elements::new();
@@ -89,7 +90,7 @@ fn entry<'de>(
     users: &mut UserBatch,
     groups: &mut Vec<GroupText<'de>>,
 ) -> Read<()> {
-    reader.open(b'{')?;
+    reader.expect(b'{')?;
     let mut row = UserRow::default();
     let mut seen = Seen::default();
     let mut has_user = false;
@@ -135,7 +136,7 @@ fn user<'de>(
     row: &mut UserRow<'de>,
     groups: &mut Vec<GroupText<'de>>,
 ) -> Read<bool> {
-    reader.open(b'{')?;
+    reader.expect(b'{')?;
     let mut seen = Seen::default();
     let mut has_id = false;
     let mut has_groups = false;
@@ -249,7 +250,7 @@ fn read_groups<'de>(reader: &mut Reader<'de>, groups: &mut Vec<GroupText<'de>>) 
     }
     let mut elements = Elements::new();
     while elements.next(reader)? {
-        reader.open(b'{')?;
+        reader.expect(b'{')?;
         let mut seen = Seen::default();
         let (mut id, mut name) = (None, None);
         let mut members = Members::new();
@@ -325,18 +326,13 @@ impl<'de> Reader<'de> {
         Ok(())
     }
 
-    /// Reads the opening `{` or `[` of an object or an array.
-    fn open(&mut self, bracket: u8) -> Read<()> {
-        self.expect(bracket)
-    }
-
     /// Reads the opening bracket, or `null`. Returns whether it was the bracket.
     fn open_or_null(&mut self, bracket: u8) -> Read<bool> {
         if self.peek()? == b'n' {
             self.literal(b"null")?;
             return Ok(false);
         }
-        self.open(bracket).map(|()| true)
+        self.expect(bracket).map(|()| true)
     }
 
     /// Checks that only whitespace follows.
