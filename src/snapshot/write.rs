@@ -16,9 +16,9 @@ use polars_arrow::bitmap::Bitmap;
 use polars_arrow::offset::OffsetsBuffer;
 use polars_parquet::parquet::error::ParquetError;
 use polars_parquet::write::{
-    CompressedPage, CompressionOptions, Compressor, DynIter, DynStreamingIterator, Encoding,
-    FallibleStreamingIterator, FileWriter, KeyValue, ParquetType, Version, WriteOptions,
-    array_to_columns, schema_to_metadata_key,
+    CompressedPage, Compressor, DynIter, DynStreamingIterator, Encoding, FallibleStreamingIterator,
+    FileWriter, KeyValue, ParquetType, Version, WriteOptions, array_to_columns,
+    schema_to_metadata_key,
 };
 
 use super::batch::{TextColumn, UserBatch, UserBatches};
@@ -56,6 +56,9 @@ pub mod keys {
     pub const NOTES: &str = "cpstat.notes";
     pub const SOURCE: &str = "cpstat.source";
 }
+
+/// The compression of snapshot files, in both writers below.
+const COMPRESSION: ParquetCompression = ParquetCompression::Zstd(None);
 
 /// A builder of one snapshot column, which takes that column out of each
 /// batch.
@@ -159,7 +162,7 @@ fn write_columns(
     let options = WriteOptions {
         statistics: StatisticsOptions::default(),
         version: Version::V1,
-        compression: CompressionOptions::Zstd(None),
+        compression: COMPRESSION.into(),
         data_page_size: None,
     };
     let fields: Vec<ArrowField> = schema.iter_values().cloned().collect();
@@ -359,7 +362,7 @@ pub fn replace_parquet_atomically(
 fn write_frame(file: &File, frame: &mut DataFrame, metadata: Vec<KeyValue>) -> Result<()> {
     write_buffered(file, |writer| {
         ParquetWriter::new(writer)
-            .with_compression(ParquetCompression::Zstd(None))
+            .with_compression(COMPRESSION)
             .with_statistics(StatisticsOptions::default())
             .with_key_value_metadata(Some(KeyValueMetadata::Static(metadata)))
             .finish(frame)
